@@ -1,0 +1,146 @@
+/* sk_fmha.c — sparsek_attention_forward: argument checks, kernel choice, launch. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sk_runtime.h"
+
+/* Must match struct FmhaFwdParams in templates/fmha_fwd_sm80.cut (same order, same types). */
+typedef struct sk_fmha_kernel_params {
+    const void *q, *k, *v;
+    void *o;
+    float *lse;
+    long long q_batch_stride, q_row_stride, q_head_stride;
+    long long k_batch_stride, k_row_stride, k_head_stride;
+    long long v_batch_stride, v_row_stride, v_head_stride;
+    long long o_batch_stride, o_row_stride, o_head_stride;
+    int seqlen_q, seqlen_k, heads_q, group;
+    float scale_log2;
+} sk_fmha_kernel_params;
+
+_Static_assert(sizeof(sk_fmha_kernel_params) == 160, "kernel params layout changed: update the template too");
+
+sparsek_status sparsek_attention_params_set_layout(sparsek_attention_params *p, int layout) {
+    if (!p) return SPARSEK_INVALID_ARGUMENT;
+    if (layout != 0 && layout != 1) return SPARSEK_INVALID_ARGUMENT;
+    if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1 || p->head_dim < 1)
+        return SPARSEK_INVALID_ARGUMENT;
+    const int64_t d = p->head_dim;
+    struct { int64_t *st; int64_t s, h; } t[4] = {
+        {p->q_stride, p->seqlen_q, p->heads_q}, {p->k_stride, p->seqlen_k, p->heads_kv},
+        {p->v_stride, p->seqlen_k, p->heads_kv}, {p->o_stride, p->seqlen_q, p->heads_q}};
+    for (int i = 0; i < 4; i++) {
+        int64_t *st = t[i].st;
+        if (layout == 0) { /* [B, S, H, D] */
+            st[2] = d; st[1] = t[i].h * d; st[0] = t[i].s * t[i].h * d;
+        } else {           /* [B, H, S, D] */
+            st[1] = d; st[2] = t[i].s * d; st[0] = t[i].h * t[i].s * d;
+        }
+    }
+    return SPARSEK_OK;
+}
+
+static int misaligned(const void *p) { return ((uintptr_t)p & 15) != 0; }
+
+/* Checks everything that can be checked without the device. */
+static sparsek_status check_params(const sparsek_attention_params *p, sk_err *err) {
+    if (!p->q || !p->k || !p->v || !p->o)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be device pointers, not NULL");
+    if (p->dtype != SPARSEK_FP16 && p->dtype != SPARSEK_BF16)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "dtype %d is not SPARSEK_FP16 or SPARSEK_BF16", (int)p->dtype);
+    if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
+                       "dims must be >= 1 (batch=%d seqlen_q=%d seqlen_k=%d heads_q=%d heads_kv=%d)", p->batch,
+                       p->seqlen_q, p->seqlen_k, p->heads_q, p->heads_kv);
+    if (p->batch > 65535 || p->heads_q > 65535)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "batch (%d) and heads_q (%d) must be at most 65535", p->batch,
+                       p->heads_q);
+    if (p->heads_q % p->heads_kv != 0)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "heads_q (%d) must be a multiple of heads_kv (%d)", p->heads_q,
+                       p->heads_kv);
+    if (p->head_dim != 64 && p->head_dim != 96 && p->head_dim != 128 && p->head_dim != 256)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "head_dim %d not supported (64, 96, 128, 256)", p->head_dim);
+    if (misaligned(p->q) || misaligned(p->k) || misaligned(p->v) || misaligned(p->o))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be 16-byte aligned");
+    if (p->lse && ((uintptr_t)p->lse & 3))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned");
+    if (!(p->scale >= 0.f) || isinf(p->scale))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scale must be finite and > 0 (0 selects 1/sqrt(head_dim)), got %g",
+                       (double)p->scale);
+    const struct { const char *name; const int64_t *st; } s[4] = {
+        {"q", p->q_stride}, {"k", p->k_stride}, {"v", p->v_stride}, {"o", p->o_stride}};
+    const char *dim[3] = {"batch", "sequence", "head"};
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) {
+            /* 16-byte rows: every row start must stay aligned, so strides are multiples of 8. */
+            if (s[i].st[j] < 0 || s[i].st[j] % 8 != 0)
+                return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s %s stride %lld must be a non-negative multiple of 8 elements",
+                               s[i].name, dim[j], (long long)s[i].st[j]);
+        }
+    /* Rows of one head must not overlap the head dim: a stride below D would alias elements. */
+    for (int i = 0; i < 4; i++)
+        if (s[i].st[1] < p->head_dim && !(i == 0 || i == 3 ? p->seqlen_q == 1 : p->seqlen_k == 1))
+            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s sequence stride %lld is smaller than head_dim %d",
+                           s[i].name, (long long)s[i].st[1], p->head_dim);
+    return SPARSEK_OK;
+}
+
+/* The config string for a call: problem keys only; tile keys stay "auto" (the heuristic)
+ * unless a tuned choice exists (the tuner's buckets build on this). */
+static sparsek_status config_for(const sparsek_attention_params *p, char *buf, size_t n, sk_err *err) {
+    int w = snprintf(buf, n, "d=%d dtype=%s causal=%d", p->head_dim, p->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
+                     p->causal ? 1 : 0);
+    if (w < 0 || (size_t)w >= n) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "config buffer too small (%zu bytes)", n);
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const sparsek_attention_params *p, char *buf,
+                                                size_t buf_size) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p || !buf || !buf_size)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_attention_forward_config: NULL argument");
+    sk_err e;
+    sparsek_status st = check_params(p, &e);
+    if (!st) st = config_for(p, buf, buf_size, &e);
+    return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
+}
+
+sparsek_status sparsek_attention_forward(sparsek_runtime *rt, const sparsek_attention_params *p, void *stream) {
+    return sparsek_attention_forward_with(rt, p, NULL, stream);
+}
+
+sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek_attention_params *p,
+                                              const char *tile_config, void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_attention_forward: params is NULL");
+    sk_err e;
+    char config[512];
+    sparsek_status st = check_params(p, &e);
+    if (!st) st = config_for(p, config, sizeof config, &e);
+    if (!st && tile_config && *tile_config) {
+        size_t used = strlen(config);
+        if (used + 1 + strlen(tile_config) + 1 > sizeof config)
+            st = sk_fail(&e, SPARSEK_INVALID_ARGUMENT, "tile_config is too long");
+        else
+            snprintf(config + used, sizeof config - used, " %s", tile_config);
+    }
+    const sk_kernel *k = NULL;
+    if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
+    if (st) return sk_rt_fail(rt, &e);
+
+    const float scale = p->scale > 0.f ? p->scale : 1.0f / sqrtf((float)p->head_dim);
+    sk_fmha_kernel_params kp = {
+        .q = p->q, .k = p->k, .v = p->v, .o = p->o, .lse = p->lse,
+        .q_batch_stride = p->q_stride[0], .q_row_stride = p->q_stride[1], .q_head_stride = p->q_stride[2],
+        .k_batch_stride = p->k_stride[0], .k_row_stride = p->k_stride[1], .k_head_stride = p->k_stride[2],
+        .v_batch_stride = p->v_stride[0], .v_row_stride = p->v_stride[1], .v_head_stride = p->v_stride[2],
+        .o_batch_stride = p->o_stride[0], .o_row_stride = p->o_stride[1], .o_head_stride = p->o_stride[2],
+        .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_q = p->heads_q,
+        .group = p->heads_q / p->heads_kv,
+        .scale_log2 = scale * 1.4426950408889634f,
+    };
+    const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"sk", p->seqlen_k}, {"hq", p->heads_q},
+                               {"hkv", p->heads_kv}, {"b", p->batch}};
+    st = sk_rt_launch(rt, k, vars, (int)(sizeof vars / sizeof vars[0]), &kp, (CUstream)stream, &e);
+    return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
+}

@@ -1,0 +1,209 @@
+/*
+ * sparsek.h — the public API of SparseK: generated, compiled, cached and launched
+ * attention kernels for NVIDIA GPUs.
+ *
+ * Conventions
+ *  - Every call takes the runtime handle first and returns a sparsek_status.
+ *  - On failure, sparsek_last_error(rt) describes what and why (CUDA error name, NVRTC log,
+ *    Lua traceback, which argument). The library never prints and never exits.
+ *  - The caller owns every struct it passes in; objects returned through `**out` are owned by
+ *    the caller and released with the matching *_free / *_destroy call.
+ *  - A runtime handle may be used from several threads at once.
+ */
+#ifndef SPARSEK_H
+#define SPARSEK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SPARSEK_API __attribute__((visibility("default")))
+#else
+#define SPARSEK_API
+#endif
+
+#define SPARSEK_VERSION_MAJOR 0
+#define SPARSEK_VERSION_MINOR 1
+#define SPARSEK_VERSION_PATCH 0
+
+/* Status codes: defined once here, name and message generated from the same table. */
+#define SPARSEK_ERRMAP(XX)                                                                   \
+    XX(OK, "success")                                                                        \
+    XX(INVALID_ARGUMENT, "invalid argument")                                                 \
+    XX(NOT_SUPPORTED, "not supported on this device or configuration")                       \
+    XX(OUT_OF_MEMORY, "out of host memory")                                                  \
+    XX(NO_DEVICE, "no CUDA device or driver available")                                      \
+    XX(CUDA, "CUDA driver error")                                                            \
+    XX(NVRTC_UNAVAILABLE, "NVRTC could not be opened")                                       \
+    XX(COMPILE, "kernel compilation failed")                                                 \
+    XX(COMPILE_CRASHED, "kernel compiler crashed")                                           \
+    XX(COMPILE_TIMEOUT, "kernel compiler timed out")                                         \
+    XX(GENERATOR, "kernel generator error")                                                  \
+    XX(CACHE_MISS, "no cache entry for this key")                                            \
+    XX(CACHE_CORRUPT, "cache entry is corrupt, truncated, stale or for another target")      \
+    XX(IO, "file system error")                                                              \
+    XX(INTERNAL, "internal error")
+
+typedef enum {
+#define SPARSEK_XX_ENUM(name, msg) SPARSEK_##name,
+    SPARSEK_ERRMAP(SPARSEK_XX_ENUM)
+#undef SPARSEK_XX_ENUM
+    SPARSEK_STATUS_COUNT
+} sparsek_status;
+
+/* "SPARSEK_INVALID_ARGUMENT", ...; "SPARSEK_UNKNOWN_STATUS" for values outside the enum. */
+SPARSEK_API const char *sparsek_status_name(sparsek_status s);
+/* "invalid argument", ... */
+SPARSEK_API const char *sparsek_status_string(sparsek_status s);
+
+typedef struct sparsek_runtime sparsek_runtime;
+
+typedef struct sparsek_runtime_options {
+    int device;                  /* CUDA device ordinal (default 0) */
+    const char *cache_dir;       /* NULL: $SPARSEK_CACHE_DIR, $XDG_CACHE_HOME/sparsek, ~/.cache/sparsek */
+    int disable_disk_cache;      /* 1: compile in memory only, never touch the disk cache */
+    int isolate_compiles;        /* 1: compile in a child process (crash/hang safe) */
+    unsigned compile_timeout_ms; /* child compile time limit; 0: 120000 */
+    const char *gen_path;        /* NULL: $SPARSEK_GEN_PATH, else the scripts built into the library */
+} sparsek_runtime_options;
+
+/* Fills `opts` with the defaults. */
+SPARSEK_API void sparsek_runtime_options_init(sparsek_runtime_options *opts);
+
+/*
+ * Creates a runtime. Succeeds on a machine without a GPU: generation and compilation for a
+ * named arch still work, and calls that need the device return SPARSEK_NO_DEVICE.
+ * `opts` may be NULL (defaults). On failure *out is NULL and, where possible, `errbuf`
+ * (may be NULL) receives the message.
+ */
+SPARSEK_API sparsek_status sparsek_runtime_create(sparsek_runtime **out,
+                                                  const sparsek_runtime_options *opts,
+                                                  char *errbuf, size_t errbuf_size);
+SPARSEK_API void sparsek_runtime_destroy(sparsek_runtime *rt);
+
+/* The message of the latest failed call made by this thread on `rt` ("" if none).
+ * Valid until this thread's next call on `rt`. With rt == NULL: a note that the handle is NULL. */
+SPARSEK_API const char *sparsek_last_error(const sparsek_runtime *rt);
+
+/* Device facts. Without a GPU, has_device is 0 and arch is "" . */
+typedef struct sparsek_device_info {
+    int has_device;
+    char name[128];
+    char arch[16];        /* "sm_90a" on H100: the compile target picked for this device */
+    int cc_major, cc_minor;
+    int sm_count;
+    int max_smem_optin;   /* bytes of shared memory a block may opt into */
+    int driver_version;   /* e.g. 13000 */
+} sparsek_device_info;
+
+SPARSEK_API sparsek_status sparsek_runtime_device_info(sparsek_runtime *rt, sparsek_device_info *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Generation and compilation (CPU only: usable with no GPU).
+ * A config is a space-separated list of key=value pairs; keys the family does not know are
+ * errors; missing keys take the family's defaults.
+ * --------------------------------------------------------------------------------------- */
+
+typedef struct sparsek_kernel_source {
+    char *family;          /* "fmha_fwd" */
+    char *arch;            /* "sm_90a" */
+    char *template_name;   /* "templates/fmha_fwd_sm80.cut" */
+    char *config;          /* canonical config: every key, sorted, "k=v k=v" */
+    char *kernel_name;     /* the __global__ symbol */
+    char *source;          /* CUDA C text, banner first */
+    char *grid_rule;       /* "cdiv(sq,64) hq b": x, y, z over the launch variables */
+    char *cache_key;       /* 64 hex chars */
+    unsigned block[3];
+    unsigned cluster[3];
+    unsigned dynamic_smem; /* bytes */
+} sparsek_kernel_source;
+
+/* Generates the kernel of `family` for `config` and `arch` ("sm_80", "sm_90a", "sm_100a";
+ * NULL: the device's arch, or sm_90a without a device). Pure: the same inputs give the same
+ * bytes. Free the result with sparsek_kernel_source_free. */
+SPARSEK_API sparsek_status sparsek_generate(sparsek_runtime *rt, const char *family,
+                                            const char *config, const char *arch,
+                                            sparsek_kernel_source **out);
+SPARSEK_API void sparsek_kernel_source_free(sparsek_kernel_source *src);
+
+typedef struct sparsek_compiled {
+    sparsek_kernel_source *src; /* owned by this struct */
+    void *cubin;
+    size_t cubin_size;
+    char *log;               /* NVRTC log including the ptxas resource report */
+    int registers;           /* per thread */
+    int spill_stores;        /* bytes */
+    int spill_loads;         /* bytes */
+    int stack_frame;         /* bytes */
+    int static_smem;         /* bytes */
+    int from_cache;          /* 1 if the cubin came from the disk cache */
+} sparsek_compiled;
+
+/* Generates and compiles to a cubin (using the disk cache unless disabled). No GPU needed.
+ * Free with sparsek_compiled_free. */
+SPARSEK_API sparsek_status sparsek_compile(sparsek_runtime *rt, const char *family,
+                                           const char *config, const char *arch,
+                                           sparsek_compiled **out);
+SPARSEK_API void sparsek_compiled_free(sparsek_compiled *c);
+
+/* Loads every valid cache entry of `dir` for this device's arch into the runtime (the
+ * production path: only the Driver API, never NVRTC). Bad entries are skipped and counted;
+ * the call fails only if `dir` cannot be read or nothing could be loaded while something was
+ * there. sparsek_runtime_load_stats tells how many entries loaded and how many were rejected
+ * (either pointer may be NULL). */
+SPARSEK_API sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir);
+SPARSEK_API sparsek_status sparsek_runtime_load_stats(sparsek_runtime *rt, int *loaded,
+                                                      int *rejected);
+
+/* ---------------------------------------------------------------------------------------
+ * Dense attention forward.
+ *   q: [B, Sq, Hq, D]  k, v: [B, Sk, Hkv, D]  o: [B, Sq, Hq, D]  (any element strides,
+ *   head dim contiguous; [B,H,S,D] works through the strides)   lse: [B, Hq, Sq] float32.
+ * --------------------------------------------------------------------------------------- */
+
+typedef enum { SPARSEK_FP16 = 0, SPARSEK_BF16 = 1 } sparsek_dtype;
+
+typedef struct sparsek_attention_params {
+    const void *q, *k, *v; /* device pointers, 16-byte aligned */
+    void *o;               /* device pointer, 16-byte aligned */
+    float *lse;            /* optional device pointer [B, Hq, Sq] contiguous, or NULL */
+    sparsek_dtype dtype;
+    int batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim;
+    /* Element strides (not bytes) for batch, sequence, head. Multiples of 8. */
+    int64_t q_stride[3], k_stride[3], v_stride[3], o_stride[3];
+    float scale;           /* softmax scale; 0 means 1/sqrt(head_dim) */
+    int causal;            /* bottom-right aligned: row i sees keys <= Sk - Sq + i */
+} sparsek_attention_params;
+
+/* Fills strides for the contiguous [B, S, H, D] layout (layout 0) or [B, H, S, D] (layout 1)
+ * from the dims already set in `p`. */
+SPARSEK_API sparsek_status sparsek_attention_params_set_layout(sparsek_attention_params *p,
+                                                               int layout);
+
+/* Launches on `stream` (a CUstream; NULL is the legacy default stream). No host synchronisation
+ * and no device allocation. The first call for a configuration may compile (then caches). */
+SPARSEK_API sparsek_status sparsek_attention_forward(sparsek_runtime *rt,
+                                                     const sparsek_attention_params *p,
+                                                     void *stream);
+
+/* As sparsek_attention_forward, with tile keys chosen by the caller (the tuner, benchmarks):
+ * `tile_config` is "key=value ..." over the fmha_fwd tile keys (m, n, warps, stages, layout,
+ * minblocks; see README); NULL or "" is the default choice. Problem keys (d, dtype, causal)
+ * come from `p` and may not appear in it. */
+SPARSEK_API sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt,
+                                                          const sparsek_attention_params *p,
+                                                          const char *tile_config, void *stream);
+
+/* The config string sparsek_attention_forward would use for `p` (for tooling and tests). */
+SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
+                                                            const sparsek_attention_params *p,
+                                                            char *buf, size_t buf_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPARSEK_H */

@@ -1,0 +1,120 @@
+-- templates/fmha_fwd.lua — the dense attention forward family.
+--
+-- Problem keys (d, dtype, causal) say what is computed; tile keys (m, n, warps, stages, layout,
+-- minblocks) say how, and are what the tuner searches. "auto" tile keys take the heuristic
+-- default below. Paths: "mma" is the portable tensor-core kernel (templates/fmha_fwd_sm80.cut,
+-- sm_80 .. sm_120); a Hopper wgmma path will sit beside it as another `path` value.
+
+local ptx = require("sparsek.ptx")
+local template = require("sparsek.template")
+
+local family = {
+  family = "fmha_fwd",
+  description = "dense FlashAttention-style forward attention (online softmax, causal, GQA, LSE)",
+  keys = {
+    { name = "d",         default = "128",  values = { "64", "96", "128", "256" }, doc = "head dimension" },
+    { name = "dtype",     default = "bf16", values = { "fp16", "bf16" }, doc = "element type of Q, K, V, O" },
+    { name = "causal",    default = "0",    values = { "0", "1" }, doc = "bottom-right aligned causal mask" },
+    { name = "path",      default = "mma",  values = { "mma" }, doc = "kernel path: mma = mma.sync/ldmatrix/cp.async (sm_80+)" },
+    { name = "m",         default = "auto", values = { "auto", "32", "64", "128", "256" }, doc = "query rows per CTA" },
+    { name = "n",         default = "auto", values = { "auto", "32", "64", "128" }, doc = "keys per pipeline step" },
+    { name = "warps",     default = "auto", values = { "auto", "2", "4", "8", "16" }, doc = "warps per CTA" },
+    { name = "stages",    default = "auto", values = { "auto", "2", "3", "4" }, doc = "K/V shared-memory pipeline stages" },
+    { name = "layout",    default = "auto", values = { "auto", "swizzle", "pad" }, doc = "shared-memory tile layout" },
+    { name = "minblocks", default = "auto", values = { "auto", "1", "2" }, doc = "__launch_bounds__ minimum CTAs per SM" },
+  },
+}
+
+-- Shared memory a CTA may opt into, per arch (bytes).
+local SMEM_LIMIT = {
+  sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,
+  sm_90 = 232448, sm_90a = 232448, sm_100a = 232448, sm_120 = 101376,
+}
+-- Accumulator floats per thread we allow before the kernel would spill (of 255 registers).
+local MAX_ACC_REGS = 192
+
+-- The heuristic default tile for a problem (documented in README "Kernel selection").
+-- Measured on H100 (docs/BENCHMARKS.md); the tuner replaces it per shape bucket.
+local function heuristic(cfg, arch)
+  local d = tonumber(cfg.d)
+  local t = { m = "128", n = "64", warps = "8", stages = "2", minblocks = "1" }
+  if d == 256 then t.m, t.n, t.warps = "64", "64", "4" end
+  if (SMEM_LIMIT[arch] or 0) <= 101376 and d >= 128 then t.stages = "2"; t.n = "32" end
+  t.layout = (d % 64 == 0) and "swizzle" or "pad"
+  return t
+end
+
+-- Replaces "auto" values with the heuristic's choice (called before validate).
+function family.resolve(cfg, arch)
+  local h = heuristic(cfg, arch)
+  for k, v in pairs(h) do
+    if cfg[k] == "auto" then cfg[k] = v end
+  end
+end
+
+-- Derived sizes of a resolved config.
+local function shape(cfg)
+  local s = {
+    d = tonumber(cfg.d), m = tonumber(cfg.m), n = tonumber(cfg.n),
+    warps = tonumber(cfg.warps), stages = tonumber(cfg.stages),
+  }
+  s.row_bytes = cfg.layout == "swizzle" and s.d * 2 or (s.d + 8) * 2
+  s.smem = (s.m + 2 * s.stages * s.n) * s.row_bytes
+  s.warp_rows = s.m // s.warps
+  return s
+end
+
+function family.validate(cfg, arch)
+  if ptx.arch_number(arch) < 80 then return "the mma path needs sm_80 or newer" end
+  local s = shape(cfg)
+  if s.m % (16 * s.warps) ~= 0 then
+    return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(s.m, 16 * s.warps)
+  end
+  if s.warp_rows > 64 then return ("m/warps=%d rows per warp; at most 64"):format(s.warp_rows) end
+  if cfg.layout == "swizzle" and s.d % 64 ~= 0 then
+    return ("layout=swizzle needs d a multiple of 64 (8 16-byte chunks per row); d=%d: use layout=pad"):format(s.d)
+  end
+  local acc = (s.warp_rows // 16) * (s.d // 2 + s.n // 2)
+  if acc > MAX_ACC_REGS then
+    return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d); at most %d"):format(
+      acc, s.warp_rows, s.d, s.n, MAX_ACC_REGS)
+  end
+  local limit = SMEM_LIMIT[arch]
+  if limit and s.smem > limit then
+    return ("needs %d bytes of shared memory; %s allows %d"):format(s.smem, arch, limit)
+  end
+  return nil
+end
+
+local function kernel_name(cfg)
+  return ("sparsek_fmha_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_mb%s_%s%s"):format(
+    cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps, cfg.stages,
+    cfg.layout == "swizzle" and "swz" or "pad", cfg.minblocks, cfg.dtype,
+    cfg.causal == "1" and "_causal" or "")
+end
+
+function family.generate(cfg, arch, ctx)
+  local s = shape(cfg)
+  local name = kernel_name(cfg)
+  local env = {
+    ptx = ptx, dtype = cfg.dtype, elem = ptx.dtypes[cfg.dtype].cuda,
+    d = s.d, m = s.m, n = s.n, warps = s.warps, stages = s.stages, causal = cfg.causal,
+    row_bytes = s.row_bytes, layout = cfg.layout, min_blocks = cfg.minblocks,
+    layout_doc = cfg.layout == "swizzle" and "16-byte chunks XOR-swizzled by row"
+                 or "rows padded by 16 bytes",
+    kernel_name = name,
+  }
+  env.softmax = template.render("templates/fmha_softmax.cut", env)
+  local path = "templates/fmha_fwd_sm80.cut"
+  return {
+    template = path,
+    source = template.render(path, env),
+    kernel_name = name,
+    grid = ("cdiv(sq,%d) hq b"):format(s.m),
+    block = { s.warps * 32, 1, 1 },
+    cluster = { 1, 1, 1 },
+    smem = s.smem,
+  }
+end
+
+return family

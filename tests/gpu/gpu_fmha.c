@@ -1,0 +1,384 @@
+/* gpu_fmha.c — GPU test of dense attention forward through the whole pipeline.
+ *
+ *   gpu_fmha [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed]
+ *                                                    random shapes vs a float64 reference
+ *   gpu_fmha --reload DIR                            second-process check: load DIR with
+ *                                                    sparsek_runtime_load, NVRTC disabled
+ * Exits 77 when no GPU is present (the build system reads that as "skipped").
+ *
+ * Each case: random inputs rounded to fp16/bf16, outputs poisoned with NaN first, the kernel
+ * launched through sparsek_attention_forward, then every output element checked for poison
+ * and the relative error ||out - ref|| / ||ref|| taken over sampled rows against a float64
+ * reference computed from the same rounded inputs. LSE is checked on the same rows. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sk_runtime.h"
+
+#define CHECK_CU(call)                                                                          \
+    do {                                                                                        \
+        CUresult r_ = (call);                                                                   \
+        if (r_ != CUDA_SUCCESS) {                                                               \
+            const char *n_ = "?";                                                               \
+            cu.cuGetErrorName(r_, &n_);                                                         \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, n_);          \
+            exit(1);                                                                            \
+        }                                                                                       \
+    } while (0)
+
+static sk_cuda cu;
+
+/* ---- 16-bit floats on the host ----------------------------------------------------------- */
+
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t f32_to_f16(float f) {
+    /* Exact for the |x| < 8 normal/subnormal range used here; round to nearest even. */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000;
+    int32_t exp = (int32_t)((u >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = u & 0x7fffff;
+    if (((u >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        int shift = 14 - exp;
+        uint32_t h = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = (uint32_t)exp << 10 | mant >> 13;
+    uint32_t rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    float f;
+    if (exp == 0) {
+        f = ldexpf((float)mant, -24);
+        return sign ? -f : f;
+    }
+    if (exp == 31) {
+        uint32_t u = sign | 0x7f800000 | (mant << 13);
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    uint32_t u = sign | (exp + 112) << 23 | mant << 13;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---- random numbers ---------------------------------------------------------------------- */
+
+static uint64_t rng_state;
+static uint64_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double urand(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
+static double nrand(void) {
+    double u = urand() + 1e-300, v = urand();
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+static int pick(const int *v, int n) { return v[rng() % (uint64_t)n]; }
+
+/* ---- one case ---------------------------------------------------------------------------- */
+
+typedef struct tcase {
+    int b, sq, sk, hq, hkv, d, causal, layout;
+    sparsek_dtype dtype;
+} tcase;
+
+typedef struct ref_job {
+    const tcase *c;
+    const sparsek_attention_params *p;
+    const float *q, *k, *v; /* host copies of the rounded inputs, in the device layout */
+    const float *o;         /* kernel output, device layout */
+    const float *lse;       /* kernel LSE [B,Hq,Sq] */
+    int *rows;              /* sampled query rows */
+    int nrows;
+    int first_bh, step_bh;  /* (batch, head) pairs this worker checks */
+    double err2, ref2, lse_err;
+    int lse_bad;
+} ref_job;
+
+static void *ref_worker(void *arg) {
+    ref_job *j = arg;
+    const tcase *c = j->c;
+    const sparsek_attention_params *p = j->p;
+    const double scale = 1.0 / sqrt((double)c->d);
+    double *s = malloc(sizeof(double) * (size_t)c->sk), *acc = malloc(sizeof(double) * (size_t)c->d);
+    for (int bh = j->first_bh; bh < c->b * c->hq; bh += j->step_bh) {
+        const int bi = bh / c->hq, h = bh % c->hq, hk = h / (c->hq / c->hkv);
+        for (int ri = 0; ri < j->nrows; ri++) {
+            const int i = j->rows[ri];
+            const float *qi = j->q + bi * p->q_stride[0] + (int64_t)i * p->q_stride[1] + h * p->q_stride[2];
+            const int last = c->causal ? i + c->sk - c->sq : c->sk - 1; /* bottom-right aligned */
+            double mx = -INFINITY;
+            for (int t = 0; t <= last && t < c->sk; t++) {
+                const float *kt = j->k + bi * p->k_stride[0] + (int64_t)t * p->k_stride[1] + hk * p->k_stride[2];
+                double dot = 0;
+                for (int x = 0; x < c->d; x++) dot += (double)qi[x] * kt[x];
+                s[t] = dot * scale;
+                if (s[t] > mx) mx = s[t];
+            }
+            double sum = 0;
+            for (int x = 0; x < c->d; x++) acc[x] = 0;
+            for (int t = 0; t <= last && t < c->sk; t++) {
+                const double w = exp(s[t] - mx);
+                sum += w;
+                const float *vt = j->v + bi * p->v_stride[0] + (int64_t)t * p->v_stride[1] + hk * p->v_stride[2];
+                for (int x = 0; x < c->d; x++) acc[x] += w * vt[x];
+            }
+            const float *oi = j->o + bi * p->o_stride[0] + (int64_t)i * p->o_stride[1] + h * p->o_stride[2];
+            for (int x = 0; x < c->d; x++) {
+                const double ref = sum > 0 ? acc[x] / sum : 0.0;
+                const double dlt = (double)oi[x] - ref;
+                j->err2 += isnan(oi[x]) ? INFINITY : dlt * dlt;
+                j->ref2 += ref * ref;
+            }
+            const double lref = sum > 0 ? mx + log(sum) : -INFINITY;
+            const double lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
+            if (isinf(lref) || isinf(lgot)) {
+                if (!(isinf(lref) && isinf(lgot) && lref < 0 && lgot < 0)) j->lse_bad++;
+            } else {
+                const double e = fabs(lgot - lref);
+                if (!(e <= 2e-3 * (1 + fabs(lref)))) j->lse_bad++;
+                if (e > j->lse_err) j->lse_err = e;
+            }
+        }
+    }
+    free(s);
+    free(acc);
+    return NULL;
+}
+
+static float to_f32(sparsek_dtype dt, uint16_t h) { return dt == SPARSEK_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+static uint16_t from_f32(sparsek_dtype dt, float f) { return dt == SPARSEK_BF16 ? f32_to_bf16(f) : f32_to_f16(f); }
+
+/* Runs one case; returns 0 on pass. */
+static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = c->dtype;
+    p.batch = c->b; p.seqlen_q = c->sq; p.seqlen_k = c->sk;
+    p.heads_q = c->hq; p.heads_kv = c->hkv; p.head_dim = c->d;
+    p.causal = c->causal;
+    if (sparsek_attention_params_set_layout(&p, c->layout) != SPARSEK_OK) {
+        fprintf(stderr, "set_layout failed\n");
+        return 1;
+    }
+    const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nk = (size_t)c->b * c->sk * c->hkv * c->d;
+    uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2), *ho = malloc(nq * 2);
+    float *fq = malloc(nq * 4), *fk = malloc(nk * 4), *fv = malloc(nk * 4), *fo = malloc(nq * 4);
+    const size_t nl = (size_t)c->b * c->hq * c->sq;
+    float *lse = malloc(nl * 4);
+    for (size_t i = 0; i < nq; i++) { hq[i] = from_f32(c->dtype, (float)nrand()); fq[i] = to_f32(c->dtype, hq[i]); }
+    for (size_t i = 0; i < nk; i++) { hk[i] = from_f32(c->dtype, (float)nrand()); fk[i] = to_f32(c->dtype, hk[i]); }
+    for (size_t i = 0; i < nk; i++) { hv[i] = from_f32(c->dtype, (float)nrand()); fv[i] = to_f32(c->dtype, hv[i]); }
+    CUdeviceptr dq, dk, dv, dout, dl;
+    CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
+    CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
+    CHECK_CU(cu.cuMemAlloc(&dv, nk * 2));
+    CHECK_CU(cu.cuMemAlloc(&dout, nq * 2));
+    CHECK_CU(cu.cuMemAlloc(&dl, nl * 4));
+    CHECK_CU(cu.cuMemcpyHtoD(dq, hq, nq * 2));
+    CHECK_CU(cu.cuMemcpyHtoD(dk, hk, nk * 2));
+    CHECK_CU(cu.cuMemcpyHtoD(dv, hv, nk * 2));
+    CHECK_CU(cu.cuMemsetD8(dout, 0xff, nq * 2)); /* 0xffff: NaN in fp16 and bf16 */
+    CHECK_CU(cu.cuMemsetD8(dl, 0xff, nl * 4));   /* NaN in float32 */
+    p.q = (void *)dq; p.k = (void *)dk; p.v = (void *)dv; p.o = (void *)dout; p.lse = (float *)dl;
+    int fail = 0;
+    sparsek_status st = sparsek_attention_forward(rt, &p, NULL);
+    if (st != SPARSEK_OK) {
+        fprintf(stderr, "sparsek_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
+        fail = 1;
+    }
+    CHECK_CU(cu.cuCtxSynchronize());
+    CHECK_CU(cu.cuMemcpyDtoH(ho, dout, nq * 2));
+    CHECK_CU(cu.cuMemcpyDtoH(lse, dl, nl * 4));
+    size_t poisoned = 0;
+    for (size_t i = 0; i < nq; i++) {
+        fo[i] = to_f32(c->dtype, ho[i]);
+        if (isnan(fo[i]) || isinf(fo[i])) poisoned++;
+    }
+    for (size_t i = 0; i < nl; i++)
+        if (isnan(lse[i])) poisoned++;
+
+    /* Rows to check: all of them for small cases, else the edges plus a random sample. */
+    int maxrows = 96;
+    int *rows = malloc(sizeof(int) * (size_t)(c->sq < maxrows ? c->sq : maxrows));
+    int nrows = 0;
+    if (c->sq <= maxrows) {
+        for (int i = 0; i < c->sq; i++) rows[nrows++] = i;
+    } else {
+        const int edge[] = {0, 1, 15, 16, 63, 64, 127, 128, c->sq - 1, c->sq - 2, c->sq - 65};
+        for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++)
+            if (edge[e] >= 0 && edge[e] < c->sq) rows[nrows++] = edge[e];
+        while (nrows < maxrows) rows[nrows++] = (int)(rng() % (uint64_t)c->sq);
+    }
+    enum { NT = 16 };
+    pthread_t th[NT];
+    ref_job jobs[NT];
+    for (int t = 0; t < NT; t++) {
+        jobs[t] = (ref_job){c, &p, fq, fk, fv, fo, lse, rows, nrows, t, NT, 0, 0, 0, 0};
+        pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
+    }
+    double err2 = 0, ref2 = 0, lse_err = 0;
+    int lse_bad = 0;
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        err2 += jobs[t].err2; ref2 += jobs[t].ref2;
+        lse_bad += jobs[t].lse_bad;
+        if (jobs[t].lse_err > lse_err) lse_err = jobs[t].lse_err;
+    }
+    const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
+    if (!(rel <= tol) || poisoned || lse_bad) fail = 1;
+    if (verbose || fail)
+        printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d %s %-6s %s rel=%.2e lse_err=%.1e%s%s\n",
+               fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
+               c->causal ? "causal" : "full", c->layout ? "BHSD" : "BSHD", rel, lse_err,
+               poisoned ? " POISON-LEFT" : "", lse_bad ? " LSE-MISMATCH" : "");
+    cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
+    free(hq); free(hk); free(hv); free(ho); free(fq); free(fk); free(fv); free(fo); free(lse); free(rows);
+    return fail;
+}
+
+static void random_case(tcase *c, int i) {
+    static const int S[] = {1, 7, 63, 65, 127, 128, 1000, 4097};
+    static const int D[] = {64, 96, 128, 256};
+    static const int G[] = {1, 4, 8};
+    c->d = D[i % 4];
+    c->dtype = (i / 4) % 2 ? SPARSEK_BF16 : SPARSEK_FP16;
+    c->causal = (i / 8) % 2;
+    c->layout = (int)(rng() % 2);
+    c->hkv = 1 + (int)(rng() % 2);
+    c->hq = c->hkv * pick(G, 3);
+    c->b = 1 + (int)(rng() % 2);
+    c->sq = (rng() % 3 == 0) ? 1 + (int)(rng() % 700) : pick(S, 8);
+    c->sk = (rng() % 3 == 0) ? c->sq : ((rng() % 2) ? 1 + (int)(rng() % 2100) : pick(S, 8));
+    /* Keep the float64 reference affordable: long sequences get one batch and few heads. */
+    if ((double)c->sq * c->sk > 4e6) { c->b = 1; c->hkv = 1; c->hq = pick(G, 3); }
+}
+
+static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
+    sparsek_runtime_options o;
+    sparsek_runtime_options_init(&o);
+    o.cache_dir = cache_dir;
+    char msg[512];
+    if (sparsek_runtime_create(rt, &o, msg, sizeof msg) != SPARSEK_OK) {
+        fprintf(stderr, "runtime: %s\n", msg);
+        return 1;
+    }
+    sparsek_device_info info;
+    if (sparsek_runtime_device_info(*rt, &info) != SPARSEK_OK || !info.has_device) {
+        printf("no GPU: skipped\n");
+        sparsek_runtime_destroy(*rt);
+        exit(77);
+    }
+    sk_err e;
+    if (sk_cuda_open(&cu, &e) != SPARSEK_OK) {
+        fprintf(stderr, "%s\n", e.msg);
+        exit(1);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int nshapes = 120;
+    unsigned long long seed = 0x5eed;
+    const char *cache = NULL, *reload = NULL;
+    int max_s = 1 << 30, no_fixed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nshapes = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--cache") && i + 1 < argc) cache = argv[++i];
+        else if (!strcmp(argv[i], "--reload") && i + 1 < argc) reload = argv[++i];
+        else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
+        else {
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] | --reload DIR\n", argv[0]);
+            return 2;
+        }
+    }
+    rng_state = seed * 2654435761ULL + 1;
+    sparsek_runtime *rt;
+
+    if (reload) {
+        /* Second process: NVRTC must not be needed. */
+        setenv("SPARSEK_NVRTC_LIBRARY", "/nonexistent/libnvrtc.so", 1);
+        if (open_runtime(&rt, "/nonexistent-cache-dir")) return 1;
+        sparsek_status st = sparsek_runtime_load(rt, reload);
+        int loaded = 0, rejected = 0;
+        sparsek_runtime_load_stats(rt, &loaded, &rejected);
+        printf("reload: sparsek_runtime_load(%s) = %s, %d loaded, %d rejected\n", reload, sparsek_status_name(st),
+               loaded, rejected);
+        if (st != SPARSEK_OK || loaded == 0) {
+            fprintf(stderr, "%s\n", sparsek_last_error(rt));
+            return 1;
+        }
+        tcase c = {2, 333, 517, 8, 2, 128, 1, 0, SPARSEK_BF16};
+        int fail = run_case(rt, &c, 1);
+        sparsek_runtime_destroy(rt);
+        printf("reload from cache without NVRTC: %s\n", fail ? "FAILED" : "passed");
+        return fail;
+    }
+
+    char tmp[] = "/tmp/sparsek-gpu-cache-XXXXXX";
+    if (!cache) cache = mkdtemp(tmp);
+    if (open_runtime(&rt, cache)) return 1;
+    sparsek_device_info info;
+    sparsek_runtime_device_info(rt, &info);
+    printf("device: %s (%s, %d SMs, driver %d), cache %s, seed %llu\n", info.name, info.arch, info.sm_count,
+           info.driver_version, cache, seed);
+
+    int fails = 0, n = 0;
+    /* Fixed edge cases first: decode, Sq > Sk causal (rows with no keys), tiny and odd sizes. */
+    const tcase fixed[] = {
+        {1, 1, 4097, 8, 1, 128, 1, 0, SPARSEK_BF16},  {1, 65, 7, 4, 4, 64, 1, 1, SPARSEK_FP16},
+        {2, 127, 63, 8, 2, 96, 1, 0, SPARSEK_BF16},   {1, 4097, 4097, 1, 1, 256, 1, 1, SPARSEK_FP16},
+        {1, 1000, 1000, 4, 1, 128, 0, 0, SPARSEK_FP16}, {3, 7, 1, 2, 2, 64, 0, 1, SPARSEK_BF16},
+        {1, 512, 512, 8, 8, 64, 0, 0, SPARSEK_BF16},
+    };
+    for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
+    for (int i = 0; i < nshapes; i++, n++) {
+        tcase c;
+        random_case(&c, i);
+        if (c.sq > max_s) c.sq = max_s;
+        if (c.sk > max_s) c.sk = max_s;
+        fails += run_case(rt, &c, 0);
+    }
+    printf("correctness: %d/%d cases passed\n", n - fails, n);
+
+    /* Pipeline: the kernels above were compiled at run time and stored in the cache; a second
+     * process must load them with sparsek_runtime_load and no NVRTC, and compute correctly. */
+    sparsek_runtime_destroy(rt);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' --reload '%s'", argv[0], cache);
+    int rc = system(cmd);
+    int reload_ok = WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+    printf("second process reload: %s\n", reload_ok ? "passed" : "FAILED");
+    return (fails || !reload_ok) ? 1 : 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh — everything the H100 session runs, in one call:
+#   correctness (random shapes vs float64, poisoned outputs), the cache round trip through a
+#   second process without NVRTC, compute-sanitizer on a subset, and the benchmark vs SDPA.
+# Expects binaries built here with `tests/gpu/bundle.sh` in ./devbin (carried to the device).
+# Writes logs under $OUT (or ./gpu-out); prints a short table last.
+set -uo pipefail
+out="${OUT:-gpu-out}"
+mkdir -p "$out"
+bin=devbin
+export SPARSEK_CACHE_DIR="$(mktemp -d /tmp/sparsek-cache-XXXXXX)"
+{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv; nvcc --version | tail -1; } 2>&1 | tee "$out/device.txt"
+step() { echo "== $*"; }
+rc_all=0
+mode="${1:-all}"
+
+if [[ "$mode" == all || "$mode" == test ]]; then
+  step "gpu_fmha: correctness + second-process reload"
+  "$bin/gpu_fmha" --shapes "${SHAPES:-120}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_fmha.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_fmha exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "cache verify"
+  "$bin/sparsek-tune" cache verify --dir "$SPARSEK_CACHE_DIR" | tail -3
+  step "compute-sanitizer memcheck / racecheck (subset)"
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_fmha" --shapes 8 --max-s 200 --no-fixed --seed 7 \
+      --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-$tool.log" 2>&1
+    r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || rc_all=1
+  done
+fi
+if [[ "$mode" == all || "$mode" == bench ]]; then
+  step "benchmark vs SDPA (cuDNN, flash)"
+  PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
+fi
+echo "== summary"
+grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" 2>/dev/null
+exit $rc_all
