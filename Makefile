@@ -4,18 +4,14 @@
 #   make demo       generate + compile the first kernel; with a GPU, run and check it
 #   make check-gpu  GPU tests (skip with exit 77 where there is no GPU)
 #   make install PREFIX=/usr/local
-# Variables: CUDA_HOME (/usr/local/cuda), BUILD (build), LUA_STATIC=1 links liblua5.4.a.
+# Variables: CUDA_HOME (/usr/local/cuda), BUILD (build), PREFIX (/usr/local).
 
 CUDA_HOME ?= /usr/local/cuda
 BUILD     ?= build
 PREFIX    ?= /usr/local
 CC        ?= gcc
 LUA_CFLAGS ?= -I/usr/include/lua5.4
-ifeq ($(LUA_STATIC),1)
-LUA_LIBS  ?= /usr/lib/x86_64-linux-gnu/liblua5.4.a -lm
-else
 LUA_LIBS  ?= -llua5.4 -lm
-endif
 
 VERSION   := 0.1.0
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -64,7 +60,7 @@ $(BUILD)/libsparsek.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libsparsek.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libsparsek.so.0 -Wl,--no-undefined -o $@ $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,libsparsek.so.0 -Wl,--no-undefined -o $@ $^ $(LIBS) $(RPATH)
 
 $(BUILD)/sparsek-tune: $(CLI_OBJ) $(BUILD)/libsparsek.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libsparsek.a $(LIBS) $(RPATH)

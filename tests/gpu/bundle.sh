@@ -1,8 +1,10 @@
 #!/bin/sh
-# Builds the binaries the device run needs (static Lua: the device has no Lua) into ./devbin,
-# which .git/info/exclude keeps out of git; name devbin in the device tool's `carry`.
+# Builds the binaries the device run needs into ./devbin (which .git/info/exclude keeps out of
+# git; name devbin in the device tool's `carry`). The device has no Lua: liblua5.4.so.0 travels
+# with the binaries, which find it through their $ORIGIN rpath.
 set -eu
-make -s BUILD=build-dev LUA_STATIC=1 build-dev/libsparsek.so build-dev/sparsek-tune build-dev/tests/gpu_fmha
+make -s BUILD=build-dev build-dev/libsparsek.so build-dev/sparsek-tune build-dev/tests/gpu_fmha
 mkdir -p devbin
 cp build-dev/libsparsek.so build-dev/sparsek-tune build-dev/tests/gpu_fmha devbin/
+cp -L /usr/lib/x86_64-linux-gnu/liblua5.4.so.0 devbin/
 ls -la devbin

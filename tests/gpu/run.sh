@@ -30,7 +30,7 @@ if [[ "$mode" == all || "$mode" == test ]]; then
 fi
 if [[ "$mode" == all || "$mode" == bench ]]; then
   step "benchmark vs SDPA (cuDNN, flash)"
-  PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
+  PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${TILES:+--tiles "$TILES"} ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
 fi
 echo "== summary"
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" 2>/dev/null
