@@ -22,6 +22,8 @@ local family = {
     { name = "stages",    default = "auto", values = { "auto", "2", "3", "4" }, doc = "K/V shared-memory pipeline stages" },
     { name = "layout",    default = "auto", values = { "auto", "swizzle", "pad" }, doc = "shared-memory tile layout" },
     { name = "minblocks", default = "auto", values = { "auto", "1", "2" }, doc = "__launch_bounds__ minimum CTAs per SM" },
+    { name = "qregs",     default = "auto", values = { "auto", "0", "1" }, doc = "1: Q fragments stay in registers across the key loop" },
+    { name = "sunroll",   default = "auto", values = { "auto", "1", "2", "full" }, doc = "unroll of the Q K^T head-dim loop (qregs=0 only)" },
   },
 }
 
@@ -33,14 +35,33 @@ local SMEM_LIMIT = {
 -- Accumulator floats per thread we allow before the kernel would spill (of 255 registers).
 local MAX_ACC_REGS = 192
 
--- The heuristic default tile for a problem (documented in README "Kernel selection").
--- Measured on H100 (docs/BENCHMARKS.md); the tuner replaces it per shape bucket.
+-- The heuristic default tile for a problem: the winners of the H100 sweeps of 2026-11-23
+-- (docs/BENCHMARKS.md, runs 2 and 3) over the 16k-token grid, fitted to each arch's shared
+-- memory. The tuner (next issue) replaces it per shape bucket.
+--   d=64:  m=128 n=64, 4 warps (32 rows per warp), Q re-read from shared memory
+--   d=96/128: m=128 n=128, 8 warps, 3 stages where 227 KB of shared memory allow it, else 2
+--   d=256: m=64 n=32, 4 warps, head-dim loop unrolled by 2 (the only one without spills)
+--   99 KB arches (sm_86/89/120): n=32 for d >= 96
 local function heuristic(cfg, arch)
   local d = tonumber(cfg.d)
-  local t = { m = "128", n = "64", warps = "8", stages = "2", minblocks = "1" }
-  if d == 256 then t.m, t.n, t.warps = "64", "64", "4" end
-  if (SMEM_LIMIT[arch] or 0) <= 101376 and d >= 128 then t.stages = "2"; t.n = "32" end
-  t.layout = (d % 64 == 0) and "swizzle" or "pad"
+  local big_smem = (SMEM_LIMIT[arch] or 0) >= 232448
+  local t = { minblocks = "1", layout = (d % 64 == 0) and "swizzle" or "pad" }
+  if d == 64 then
+    t.m, t.n, t.warps, t.stages = "128", "64", "4", "2"
+  elseif d == 256 then
+    t.m, t.n, t.warps, t.stages = "64", "32", "4", "2"
+  else
+    t.m, t.n, t.warps, t.stages = "128", "128", "8", big_smem and "3" or "2"
+  end
+  if (SMEM_LIMIT[arch] or 0) <= 101376 and d >= 96 then t.n, t.stages = "32", "2" end
+  -- Q in registers costs (m/warps/16) * d/4 registers. The sweeps found it no faster once the
+  -- tiles are large, and ptxas spills past about 128 accumulator registers, so take it only
+  -- for small per-warp tiles.
+  local function pick(k) return tonumber(cfg[k] ~= "auto" and cfg[k] or t[k]) end
+  local mi = (pick("m") // pick("warps")) // 16
+  local acc = mi * (d // 2 + pick("n") // 2 + d // 4)
+  t.qregs = cfg.qregs ~= "auto" and cfg.qregs or ((acc <= 96) and "1" or "0")
+  t.sunroll = (t.qregs == "0" and d == 256) and "2" or "full"
   return t
 end
 
@@ -71,13 +92,17 @@ function family.validate(cfg, arch)
     return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(s.m, 16 * s.warps)
   end
   if s.warp_rows > 64 then return ("m/warps=%d rows per warp; at most 64"):format(s.warp_rows) end
+  if cfg.qregs == "1" and cfg.sunroll ~= "full" then
+    -- the Q fragments are indexed by the loop variable: only a full unroll keeps them in registers
+    return "qregs=1 needs sunroll=full"
+  end
   if cfg.layout == "swizzle" and s.d % 64 ~= 0 then
     return ("layout=swizzle needs d a multiple of 64 (8 16-byte chunks per row); d=%d: use layout=pad"):format(s.d)
   end
-  local acc = (s.warp_rows // 16) * (s.d // 2 + s.n // 2)
+  local acc = (s.warp_rows // 16) * (s.d // 2 + s.n // 2 + (cfg.qregs == "1" and s.d // 4 or 0))
   if acc > MAX_ACC_REGS then
-    return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d); at most %d"):format(
-      acc, s.warp_rows, s.d, s.n, MAX_ACC_REGS)
+    return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d, qregs=%s); at most %d"):format(
+      acc, s.warp_rows, s.d, s.n, cfg.qregs, MAX_ACC_REGS)
   end
   local limit = SMEM_LIMIT[arch]
   if limit and s.smem > limit then
@@ -87,9 +112,10 @@ function family.validate(cfg, arch)
 end
 
 local function kernel_name(cfg)
-  return ("sparsek_fmha_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_mb%s_%s%s"):format(
+  return ("sparsek_fmha_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_mb%s%s_u%s_%s%s"):format(
     cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps, cfg.stages,
-    cfg.layout == "swizzle" and "swz" or "pad", cfg.minblocks, cfg.dtype,
+    cfg.layout == "swizzle" and "swz" or "pad", cfg.minblocks, cfg.qregs == "1" and "_qr" or "",
+    cfg.sunroll == "full" and "f" or cfg.sunroll, cfg.dtype,
     cfg.causal == "1" and "_causal" or "")
 end
 
@@ -103,6 +129,9 @@ function family.generate(cfg, arch, ctx)
     layout_doc = cfg.layout == "swizzle" and "16-byte chunks XOR-swizzled by row"
                  or "rows padded by 16 bytes",
     kernel_name = name,
+    qregs = cfg.qregs == "1",
+    s_unroll = cfg.sunroll == "full" and "" or cfg.sunroll,
+    q_a = cfg.qregs == "1" and "q_frag[mi][kk]" or "a[mi]",
   }
   env.softmax = template.render("templates/fmha_softmax.cut", env)
   local path = "templates/fmha_fwd_sm80.cut"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -299,6 +300,54 @@ static void test_gridrule(void **state) {
     assert_int_equal(sk_gridrule_eval(NULL, v, 3, g, &e), SPARSEK_INVALID_ARGUMENT);
 }
 
+/* Several threads share one runtime: generation, normalisation memo, compile and the disk
+ * cache must give every thread the right kernel and a consistent cache. */
+typedef struct thread_arg {
+    sparsek_runtime *rt;
+    int id;
+    int failures;
+} thread_arg;
+
+static void *compile_worker(void *p) {
+    thread_arg *a = p;
+    const char *cfgs[] = {"d=64", "d=64 causal=1", "d=128 dtype=fp16", "d=96"};
+    for (int i = 0; i < 8; i++) {
+        const char *cfg = cfgs[(a->id + i) % 4];
+        sparsek_kernel_source *src = NULL;
+        if (sparsek_generate(a->rt, "fmha_fwd", cfg, "sm_80", &src) != SPARSEK_OK) a->failures++;
+        else if (!strstr(src->kernel_name, strstr(cfg, "d=96") ? "d96" : strstr(cfg, "d=128") ? "d128" : "d64"))
+            a->failures++;
+        sparsek_kernel_source_free(src);
+        sparsek_compiled *c = NULL;
+        if (i < 2) { /* a few real compiles, all threads racing on the same keys */
+            if (sparsek_compile(a->rt, "fmha_fwd", cfg, "sm_80", &c) != SPARSEK_OK || c->cubin_size < 1000) a->failures++;
+            sparsek_compiled_free(c);
+        }
+        if (sparsek_generate(a->rt, "fmha_fwd", "d=77", "sm_80", &src) != SPARSEK_INVALID_ARGUMENT) a->failures++;
+        if (!strstr(sparsek_last_error(a->rt), "d")) a->failures++; /* this thread's own message */
+    }
+    return NULL;
+}
+
+static void test_threads_share_runtime(void **state) {
+    fixture *f = *state;
+    enum { N = 4 };
+    pthread_t th[N];
+    thread_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (thread_arg){f->rt, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, compile_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    char out[4096];
+    snprintf(out, sizeof out, "SPARSEK_CACHE_DIR='%s' %s/sparsek-tune cache verify >/dev/null",
+             f->dir, getenv("SPARSEK_TEST_BIN") ? getenv("SPARSEK_TEST_BIN") : "build");
+    assert_int_equal(skt_run(out, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_names),
@@ -310,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_isolated_compile),
         cmocka_unit_test(test_no_disk_cache),
         cmocka_unit_test(test_gridrule),
+        cmocka_unit_test_setup_teardown(test_threads_share_runtime, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
