@@ -85,13 +85,36 @@ static sparsek_status check_params(const sparsek_attention_params *p, sk_err *er
     return SPARSEK_OK;
 }
 
-/* The config string for a call: problem keys only; tile keys stay "auto" (the heuristic)
- * unless a tuned choice exists (the tuner's buckets build on this). */
-static sparsek_status config_for(const sparsek_attention_params *p, char *buf, size_t n, sk_err *err) {
-    int w = snprintf(buf, n, "d=%d dtype=%s causal=%d", p->head_dim, p->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
-                     p->causal ? 1 : 0);
-    if (w < 0 || (size_t)w >= n) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "config buffer too small (%zu bytes)", n);
+/* The shape-aware part of the default choice; the per-(d, dtype, causal) part is the family's
+ * "auto" heuristic in templates/fmha_fwd.lua. Measured on H100 (docs/BENCHMARKS.md, runs 2-3):
+ * when 128-row tiles would give fewer than 4 CTAs per SM, 64-row tiles fill the GPU better,
+ * and causal d=128 up to 4096 query rows also prefers them. `sms` is 0 without a device. */
+static const char *tile_hint(const sparsek_attention_params *p, int sms) {
+    if (sms <= 0) return "";
+    const long long ctas = (long long)p->batch * p->heads_q * ((p->seqlen_q + 127) / 128);
+    const int small = ctas < 4LL * sms;
+    if (p->head_dim == 64 && small) return "m=64 n=128 warps=4 qregs=1";
+    if (p->head_dim == 128 && (small || (p->causal && p->seqlen_q <= 4096))) return "m=64 n=64 warps=4 qregs=1";
+    return "";
+}
+
+/* The config string for a call: the problem keys, then the caller's tile keys if given, else
+ * the shape hint; keys left out take the family's "auto" heuristic (the tuner's buckets will
+ * replace both). */
+static sparsek_status config_for(const sparsek_attention_params *p, const char *tile_config, int sms, char *buf,
+                                 size_t n, sk_err *err) {
+    const char *tiles = tile_config && *tile_config ? tile_config : tile_hint(p, sms);
+    int w = snprintf(buf, n, "d=%d dtype=%s causal=%d%s%s", p->head_dim, p->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
+                     p->causal ? 1 : 0, *tiles ? " " : "", tiles);
+    if (w < 0 || (size_t)w >= n)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "config does not fit in %zu bytes (tile_config too long?)", n);
     return SPARSEK_OK;
+}
+
+/* SM count of the runtime's device, 0 without one. */
+static int device_sms(sparsek_runtime *rt) {
+    sk_err ignore;
+    return sk_rt_device(rt, &ignore) == SPARSEK_OK ? rt->info.sm_count : 0;
 }
 
 sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const sparsek_attention_params *p, char *buf,
@@ -101,7 +124,7 @@ sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const spars
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_attention_forward_config: NULL argument");
     sk_err e;
     sparsek_status st = check_params(p, &e);
-    if (!st) st = config_for(p, buf, buf_size, &e);
+    if (!st) st = config_for(p, NULL, device_sms(rt), buf, buf_size, &e);
     return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
 }
 
@@ -116,14 +139,7 @@ sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek
     sk_err e;
     char config[512];
     sparsek_status st = check_params(p, &e);
-    if (!st) st = config_for(p, config, sizeof config, &e);
-    if (!st && tile_config && *tile_config) {
-        size_t used = strlen(config);
-        if (used + 1 + strlen(tile_config) + 1 > sizeof config)
-            st = sk_fail(&e, SPARSEK_INVALID_ARGUMENT, "tile_config is too long");
-        else
-            snprintf(config + used, sizeof config - used, " %s", tile_config);
-    }
+    if (!st) st = config_for(p, tile_config, device_sms(rt), config, sizeof config, &e);
     const sk_kernel *k = NULL;
     if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
     if (st) return sk_rt_fail(rt, &e);
