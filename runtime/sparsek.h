@@ -198,6 +198,16 @@ SPARSEK_API sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt,
                                                           const sparsek_attention_params *p,
                                                           const char *tile_config, void *stream);
 
+/* Float64 reference of dense attention on the host, to check an integration (and our tests'
+ * oracle). `p` describes host copies: q, k, v point to host memory of p->dtype with p's dims and
+ * strides (p->o and p->lse are ignored). For batch b and query head h, the output rows
+ * rows[0..nrows) are written to out[nrows * head_dim] and their natural-log LSE to lse[nrows]
+ * (lse may be NULL). A row that sees no key (causal, Sq > Sk) gives zeros and -inf. */
+SPARSEK_API sparsek_status sparsek_reference_attention_rows(sparsek_runtime *rt,
+                                                            const sparsek_attention_params *p,
+                                                            int b, int h, const int *rows, int nrows,
+                                                            double *out, double *lse);
+
 /* The config string sparsek_attention_forward would use for `p` (for tooling and tests). */
 SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
                                                             const sparsek_attention_params *p,

@@ -36,6 +36,10 @@ static void test_help(void **state) {
     expect("cache --help", 0, "usage: sparsek-tune cache ls|verify|clean");
     expect("families --help", 0, "usage: sparsek-tune families");
     expect("info --help", 0, "usage: sparsek-tune info");
+    expect("bench --help", 0, "usage: sparsek-tune bench fmha_fwd");
+    expect("bench vec_add", 2, "must be fmha_fwd");
+    expect("bench fmha_fwd s=abc", 2, "bad value");
+    expect("bench fmha_fwd --iters 0", 2, "bad --iters");
     expect("", 2, "usage:");
     expect("frobnicate", 2, "unknown command 'frobnicate'");
 }
@@ -85,6 +89,12 @@ static void test_compile_and_cache(void **state) {
 
 static void test_families(void **state) {
     (void)state;
+    /* Without a GPU, bench says so and fails; with one it must check and time. */
+    char *out = NULL;
+    int rc = cli("info", &out);
+    int has_gpu = rc == 0 && strstr(out, "device        none") == NULL;
+    free(out);
+    if (!has_gpu) expect("bench fmha_fwd s=256 h=2", 1, "no GPU");
     expect("families", 0, "fmha_fwd");
     expect("families --json", 0, "\"family\": \"fmha_fwd\"");
     expect("info", 0, "sparsek");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <cmocka.h>
@@ -300,6 +301,56 @@ static void test_gridrule(void **state) {
     assert_int_equal(sk_gridrule_eval(NULL, v, 3, g, &e), SPARSEK_INVALID_ARGUMENT);
 }
 
+/* The float64 reference on cases with closed forms. */
+static void test_reference(void **state) {
+    fixture *f = *state;
+    enum { D = 64, SQ = 5, SK = 3 };
+    static uint16_t q[SQ * D], k[SK * D], v[SK * D];
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.q = q; p.k = k; p.v = v; p.o = q;
+    p.dtype = SPARSEK_FP16;
+    p.batch = 1; p.seqlen_q = SQ; p.seqlen_k = SK; p.heads_q = 1; p.heads_kv = 1; p.head_dim = D;
+    assert_int_equal(sparsek_attention_params_set_layout(&p, 0), SPARSEK_OK);
+    /* q = 0: every visible key has the same logit, so out = mean of the visible V rows and
+     * LSE = log(count). V row t holds t+1 (fp16 1.0 = 0x3c00, 2.0 = 0x4000, 3.0 = 0x4200). */
+    const uint16_t vals[3] = {0x3c00, 0x4000, 0x4200};
+    for (int t = 0; t < SK; t++)
+        for (int x = 0; x < D; x++) { v[t * D + x] = vals[t]; k[t * D + x] = (uint16_t)(0x3c00 + x); }
+    int rows[SQ] = {0, 1, 2, 3, 4};
+    double out[SQ * D], lse[SQ];
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 0, 0, rows, SQ, out, lse), SPARSEK_OK);
+    for (int r = 0; r < SQ; r++) {
+        assert_float_equal(out[r * D], 2.0, 1e-12);
+        assert_float_equal(lse[r], log(3.0), 1e-12);
+    }
+    /* Causal, Sq > Sk, bottom-right: row i sees keys 0 .. i - 2; rows 0 and 1 see none. */
+    p.causal = 1;
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 0, 0, rows, SQ, out, lse), SPARSEK_OK);
+    assert_float_equal(out[0], 0.0, 0); assert_true(isinf(lse[0]) && lse[0] < 0);
+    assert_float_equal(out[D], 0.0, 0); assert_true(isinf(lse[1]) && lse[1] < 0);
+    assert_float_equal(out[2 * D], 1.0, 1e-12); assert_float_equal(lse[2], 0.0, 1e-12);
+    assert_float_equal(out[3 * D], 1.5, 1e-12);
+    assert_float_equal(out[4 * D + 7], 2.0, 1e-12);
+    /* One key with a non-zero q: out is that V row, LSE is the scaled logit. */
+    p.causal = 0; p.seqlen_k = 1; p.scale = 0.5f;
+    assert_int_equal(sparsek_attention_params_set_layout(&p, 0), SPARSEK_OK);
+    for (int x = 0; x < D; x++) q[x] = 0x3c00; /* 1.0 */
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 0, 0, rows, 1, out, lse), SPARSEK_OK);
+    double dot = 0;
+    for (int x = 0; x < D; x++) dot += 1.0 + x / 1024.0; /* k = 0x3c00 + x: 1 + x/1024 */
+    assert_float_equal(out[5], 1.0, 1e-12);
+    assert_float_equal(lse[0], 0.5 * dot, 1e-9);
+    /* Bad arguments. */
+    assert_int_equal(sparsek_reference_attention_rows(NULL, &p, 0, 0, rows, 1, out, lse), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, NULL, 0, 0, rows, 1, out, lse), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 1, 0, rows, 1, out, lse), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "out of range"));
+    int bad_row = SQ;
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 0, 0, &bad_row, 1, out, lse), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_attention_rows(f->rt, &p, 0, 0, rows, 1, NULL, lse), SPARSEK_INVALID_ARGUMENT);
+}
+
 /* Several threads share one runtime: generation, normalisation memo, compile and the disk
  * cache must give every thread the right kernel and a consistent cache. */
 typedef struct thread_arg {
@@ -360,6 +411,7 @@ int main(void) {
         cmocka_unit_test(test_no_disk_cache),
         cmocka_unit_test(test_gridrule),
         cmocka_unit_test_setup_teardown(test_threads_share_runtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reference, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sk_bench.h"
 #include "sk_runtime.h"
 
 static const char *prog = "sparsek-tune";
@@ -18,6 +19,7 @@ static void usage_main(FILE *f) {
             "  gen FAMILY [key=value ...] [--arch ARCH]            print the generated CUDA source\n"
             "  compile FAMILY [key=value ...] [--arch ARCH] [--json]\n"
             "                                                      compile (no GPU needed) and report resources\n"
+            "  bench fmha_fwd [shape and tile keys] [--json]      check, then time a tile config against the default (GPU)\n"
             "  cache ls|verify|clean [--dir DIR] [--json]          inspect, check or empty the kernel cache\n"
             "  families                                            list kernel families and their keys\n"
             "  info                                                describe the GPU and the setup\n"
@@ -372,6 +374,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "gen")) return cmd_gen(argc - 2, argv + 2);
     if (!strcmp(cmd, "compile")) return cmd_compile(argc - 2, argv + 2);
     if (!strcmp(cmd, "cache")) return cmd_cache(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return sk_bench_main(argc - 2, argv + 2, prog);
     if (!strcmp(cmd, "families")) return cmd_families(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);

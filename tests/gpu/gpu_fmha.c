@@ -111,66 +111,51 @@ typedef struct tcase {
 } tcase;
 
 typedef struct ref_job {
+    sparsek_runtime *rt;
     const tcase *c;
-    const sparsek_attention_params *p;
-    const float *q, *k, *v; /* host copies of the rounded inputs, in the device layout */
-    const float *o;         /* kernel output, device layout */
-    const float *lse;       /* kernel LSE [B,Hq,Sq] */
-    int *rows;              /* sampled query rows */
+    sparsek_attention_params host; /* q, k, v: host copies of the rounded inputs */
+    const float *o;                /* kernel output, device layout */
+    const float *lse;              /* kernel LSE [B,Hq,Sq] */
+    int *rows;                     /* sampled query rows */
     int nrows;
-    int first_bh, step_bh;  /* (batch, head) pairs this worker checks */
+    int first_bh, step_bh;         /* (batch, head) pairs this worker checks */
     double err2, ref2, lse_err;
-    int lse_bad;
+    int lse_bad, ref_failed;
 } ref_job;
 
+/* Compares the sampled rows of this worker's (batch, head) pairs with the library's float64
+ * reference (sparsek_reference_attention_rows). */
 static void *ref_worker(void *arg) {
     ref_job *j = arg;
     const tcase *c = j->c;
-    const sparsek_attention_params *p = j->p;
-    const double scale = 1.0 / sqrt((double)c->d);
-    double *s = malloc(sizeof(double) * (size_t)c->sk), *acc = malloc(sizeof(double) * (size_t)c->d);
+    const sparsek_attention_params *p = &j->host;
+    double *ref = malloc(sizeof(double) * (size_t)j->nrows * c->d), *lref = malloc(sizeof(double) * (size_t)j->nrows);
     for (int bh = j->first_bh; bh < c->b * c->hq; bh += j->step_bh) {
-        const int bi = bh / c->hq, h = bh % c->hq, hk = h / (c->hq / c->hkv);
+        const int bi = bh / c->hq, h = bh % c->hq;
+        if (sparsek_reference_attention_rows(j->rt, p, bi, h, j->rows, j->nrows, ref, lref) != SPARSEK_OK) {
+            j->ref_failed++;
+            continue;
+        }
         for (int ri = 0; ri < j->nrows; ri++) {
             const int i = j->rows[ri];
-            const float *qi = j->q + bi * p->q_stride[0] + (int64_t)i * p->q_stride[1] + h * p->q_stride[2];
-            const int last = c->causal ? i + c->sk - c->sq : c->sk - 1; /* bottom-right aligned */
-            double mx = -INFINITY;
-            for (int t = 0; t <= last && t < c->sk; t++) {
-                const float *kt = j->k + bi * p->k_stride[0] + (int64_t)t * p->k_stride[1] + hk * p->k_stride[2];
-                double dot = 0;
-                for (int x = 0; x < c->d; x++) dot += (double)qi[x] * kt[x];
-                s[t] = dot * scale;
-                if (s[t] > mx) mx = s[t];
-            }
-            double sum = 0;
-            for (int x = 0; x < c->d; x++) acc[x] = 0;
-            for (int t = 0; t <= last && t < c->sk; t++) {
-                const double w = exp(s[t] - mx);
-                sum += w;
-                const float *vt = j->v + bi * p->v_stride[0] + (int64_t)t * p->v_stride[1] + hk * p->v_stride[2];
-                for (int x = 0; x < c->d; x++) acc[x] += w * vt[x];
-            }
             const float *oi = j->o + bi * p->o_stride[0] + (int64_t)i * p->o_stride[1] + h * p->o_stride[2];
             for (int x = 0; x < c->d; x++) {
-                const double ref = sum > 0 ? acc[x] / sum : 0.0;
-                const double dlt = (double)oi[x] - ref;
+                const double r = ref[(size_t)ri * c->d + x], dlt = (double)oi[x] - r;
                 j->err2 += isnan(oi[x]) ? INFINITY : dlt * dlt;
-                j->ref2 += ref * ref;
+                j->ref2 += r * r;
             }
-            const double lref = sum > 0 ? mx + log(sum) : -INFINITY;
-            const double lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
-            if (isinf(lref) || isinf(lgot)) {
-                if (!(isinf(lref) && isinf(lgot) && lref < 0 && lgot < 0)) j->lse_bad++;
+            const double lr = lref[ri], lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
+            if (isinf(lr) || isinf(lgot)) {
+                if (!(isinf(lr) && isinf(lgot) && lr < 0 && lgot < 0)) j->lse_bad++;
             } else {
-                const double e = fabs(lgot - lref);
-                if (!(e <= 2e-3 * (1 + fabs(lref)))) j->lse_bad++;
+                const double e = fabs(lgot - lr);
+                if (!(e <= 2e-3 * (1 + fabs(lr)))) j->lse_bad++;
                 if (e > j->lse_err) j->lse_err = e;
             }
         }
     }
-    free(s);
-    free(acc);
+    free(ref);
+    free(lref);
     return NULL;
 }
 
@@ -193,12 +178,12 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     }
     const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nk = (size_t)c->b * c->sk * c->hkv * c->d;
     uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2), *ho = malloc(nq * 2);
-    float *fq = malloc(nq * 4), *fk = malloc(nk * 4), *fv = malloc(nk * 4), *fo = malloc(nq * 4);
+    float *fo = malloc(nq * 4);
     const size_t nl = (size_t)c->b * c->hq * c->sq;
     float *lse = malloc(nl * 4);
-    for (size_t i = 0; i < nq; i++) { hq[i] = from_f32(c->dtype, (float)nrand()); fq[i] = to_f32(c->dtype, hq[i]); }
-    for (size_t i = 0; i < nk; i++) { hk[i] = from_f32(c->dtype, (float)nrand()); fk[i] = to_f32(c->dtype, hk[i]); }
-    for (size_t i = 0; i < nk; i++) { hv[i] = from_f32(c->dtype, (float)nrand()); fv[i] = to_f32(c->dtype, hv[i]); }
+    for (size_t i = 0; i < nq; i++) hq[i] = from_f32(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hk[i] = from_f32(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hv[i] = from_f32(c->dtype, (float)nrand());
     CUdeviceptr dq, dk, dv, dout, dl;
     CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
     CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
@@ -244,7 +229,8 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     pthread_t th[NT];
     ref_job jobs[NT];
     for (int t = 0; t < NT; t++) {
-        jobs[t] = (ref_job){c, &p, fq, fk, fv, fo, lse, rows, nrows, t, NT, 0, 0, 0, 0};
+        jobs[t] = (ref_job){rt, c, p, fo, lse, rows, nrows, t, NT, 0, 0, 0, 0, 0};
+        jobs[t].host.q = hq; jobs[t].host.k = hk; jobs[t].host.v = hv;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
     double err2 = 0, ref2 = 0, lse_err = 0;
@@ -253,6 +239,10 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         pthread_join(th[t], NULL);
         err2 += jobs[t].err2; ref2 += jobs[t].ref2;
         lse_bad += jobs[t].lse_bad;
+        if (jobs[t].ref_failed) {
+            fprintf(stderr, "reference failed: %s\n", sparsek_last_error(rt));
+            fail = 1;
+        }
         if (jobs[t].lse_err > lse_err) lse_err = jobs[t].lse_err;
     }
     const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
@@ -265,7 +255,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
                c->causal ? "causal" : "full", c->layout ? "BHSD" : "BSHD", rel, lse_err,
                poisoned ? " POISON-LEFT" : "", lse_bad ? " LSE-MISMATCH" : "");
     cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
-    free(hq); free(hk); free(hv); free(ho); free(fq); free(fk); free(fv); free(fo); free(lse); free(rows);
+    free(hq); free(hk); free(hv); free(ho); free(fo); free(lse); free(rows);
     return fail;
 }
 

@@ -29,6 +29,11 @@ if [[ "$mode" == all || "$mode" == test ]]; then
   done
 fi
 if [[ "$mode" == all || "$mode" == bench ]]; then
+  step "sparsek-tune bench (checked, then timed against the default)"
+  for args in "b=1 h=8 s=512 d=64" "b=1 h=16 s=16384 d=128 m=64 n=64 warps=4" "b=2 h=32 s=8192 d=64 causal=1 m=64 n=128 warps=4" \
+              "b=4 h=32 hkv=8 sq=1000 sk=4097 d=128 causal=1 layout=bhsd dtype=fp16"; do
+    "$bin/sparsek-tune" bench fmha_fwd $args 2>&1 | tee -a "$out/cli-bench.log"
+  done
   step "benchmark vs SDPA (cuDNN, flash)"
   PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${TILES:+--tiles "$TILES"} ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
 fi
