@@ -107,7 +107,14 @@ sparsek_status sparsek_runtime_create(sparsek_runtime **out, const sparsek_runti
     rt->opts.gen_path = rt->gen_path;
     if (!rt->opts.disable_disk_cache) {
         sk_err e;
-        if (sk_cache_dir_resolve(opts ? opts->cache_dir : NULL, &rt->cache_dir, &e) != SPARSEK_OK) {
+        const char *asked = opts ? opts->cache_dir : NULL;
+        if (sk_cache_dir_resolve(asked, &rt->cache_dir, &e) != SPARSEK_OK) {
+            if (asked) { /* the caller named a folder we cannot use: say so */
+                errbuf_set(errbuf, errbuf_size, e.msg);
+                free(rt->gen_path);
+                free(rt);
+                return SPARSEK_INVALID_ARGUMENT;
+            }
             /* No home folder and no variables: run without a disk cache rather than fail. */
             rt->cache_dir = NULL;
         }

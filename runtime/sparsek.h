@@ -64,7 +64,8 @@ typedef struct sparsek_runtime sparsek_runtime;
 
 typedef struct sparsek_runtime_options {
     int device;                  /* CUDA device ordinal (default 0) */
-    const char *cache_dir;       /* NULL: $SPARSEK_CACHE_DIR, $XDG_CACHE_HOME/sparsek, ~/.cache/sparsek */
+    const char *cache_dir;       /* NULL: $SPARSEK_CACHE_DIR, $XDG_CACHE_HOME/sparsek, ~/.cache/sparsek
+                                    (none of them: no disk cache); "" is an error */
     int disable_disk_cache;      /* 1: compile in memory only, never touch the disk cache */
     int isolate_compiles;        /* 1: compile in a child process (crash/hang safe) */
     unsigned compile_timeout_ms; /* child compile time limit; 0: 120000 */
@@ -180,7 +181,8 @@ typedef struct sparsek_attention_params {
 } sparsek_attention_params;
 
 /* Fills strides for the contiguous [B, S, H, D] layout (layout 0) or [B, H, S, D] (layout 1)
- * from the dims already set in `p`. */
+ * from the dims already set in `p`. SPARSEK_INVALID_ARGUMENT (no runtime, so no message) when
+ * p is NULL, a dim is < 1 or the layout is neither 0 nor 1. */
 SPARSEK_API sparsek_status sparsek_attention_params_set_layout(sparsek_attention_params *p,
                                                                int layout);
 

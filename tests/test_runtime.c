@@ -64,6 +64,12 @@ static void test_null_arguments(void **state) {
     o.device = -1;
     assert_int_equal(sparsek_runtime_create(&bad, &o, buf, sizeof buf), SPARSEK_INVALID_ARGUMENT);
     assert_null(bad);
+    sparsek_runtime_options_init(&o);
+    o.cache_dir = "";
+    char msg[256] = "";
+    assert_int_equal(sparsek_runtime_create(&bad, &o, msg, sizeof msg), SPARSEK_INVALID_ARGUMENT);
+    assert_null(bad);
+    assert_true(strlen(msg) > 5);
     sparsek_runtime_destroy(NULL);
     assert_non_null(strstr(sparsek_last_error(NULL), "NULL"));
 
