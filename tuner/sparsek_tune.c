@@ -287,8 +287,7 @@ static int cmd_cache(int argc, char **argv) {
                 printf(", \"registers\": %d, \"spill_stores\": %d, \"spill_loads\": %d, \"cubin_bytes\": %zu",
                        ent.registers, ent.spill_stores, ent.spill_loads, ent.cubin_size);
                 printf(", \"bucket\": "); json_str(stdout, ent.bucket);
-                printf(", \"time_us\": %.3f}", ent.time_us);
-                continue;
+                printf(", \"time_us\": %.3f", ent.time_us);
             }
             printf("}");
         } else if (st) {
