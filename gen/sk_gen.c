@@ -593,6 +593,20 @@ static int job_normalize(lua_State *L) {
     return 0;
 }
 
+static int job_candidates(lua_State *L) {
+    gen_job *j = lua_touserdata(L, 1);
+    push_gen_fn(L, "candidates");
+    lua_pushstring(L, j->family);
+    lua_pushstring(L, j->config ? j->config : "");
+    lua_pushstring(L, j->arch);
+    lua_call(L, 3, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "gen.candidates did not return a string");
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    j->result = dup_or_flag(j, s, len);
+    return 0;
+}
+
 /* A string field of the table at -1, copied; NUL bytes would truncate it in C, so refused. */
 static char *field_string(lua_State *L, gen_job *j, const char *key) {
     lua_getfield(L, -1, key);
@@ -687,6 +701,17 @@ sparsek_status sk_gen_normalize(sk_gen *g, const char *family, const char *confi
     CHECK_ARG(arch, "sk_gen_normalize", "arch is NULL");
     gen_job j = {.family = family, .config = config, .arch = arch};
     return run_job(g, job_normalize, &j, canonical, err);
+}
+
+sparsek_status sk_gen_candidates(sk_gen *g, const char *family, const char *config, const char *arch,
+                                 char **out, sk_err *err) {
+    CHECK_ARG(out, "sk_gen_candidates", "out is NULL");
+    *out = NULL;
+    CHECK_ARG(g, "sk_gen_candidates", "generator is NULL");
+    CHECK_ARG(family, "sk_gen_candidates", "family is NULL");
+    CHECK_ARG(arch, "sk_gen_candidates", "arch is NULL");
+    gen_job j = {.family = family, .config = config, .arch = arch};
+    return run_job(g, job_candidates, &j, out, err);
 }
 
 sparsek_status sk_gen_generate(sk_gen *g, const char *family, const char *canonical,

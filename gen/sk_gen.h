@@ -37,6 +37,14 @@ SK_HIDDEN sparsek_status sk_gen_families(sk_gen *g, char **out, sk_err *err);
 SK_HIDDEN sparsek_status sk_gen_normalize(sk_gen *g, const char *family, const char *config,
                                           const char *arch, char **canonical, sk_err *err);
 
+/* The tuner's search space for `family` at `arch`: `config` fixes the problem keys (and any
+ * tile keys the caller wants fixed); every combination of the family's `space` values for the
+ * other keys is resolved and validated. *out (caller frees) holds one line per distinct
+ * candidate, "ok\t<canonical config>" or "pruned\t<canonical config>\t<reason>", in a stable
+ * order. A family without a space: SPARSEK_INVALID_ARGUMENT. */
+SK_HIDDEN sparsek_status sk_gen_candidates(sk_gen *g, const char *family, const char *config,
+                                           const char *arch, char **out, sk_err *err);
+
 /* Generates source + metadata for a canonical config. `cache_key` is printed in the banner.
  * Fills every field of *out except nothing (family, arch, template_name, config, kernel_name,
  * source, grid_rule, cache_key, block, cluster, dynamic_smem), all malloc'd. Lua errors become

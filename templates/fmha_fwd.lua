@@ -27,6 +27,17 @@ local family = {
   },
 }
 
+-- The tuner's search space (tile keys; gen.candidates enumerates it, validate prunes it).
+-- Values come from the H100 sweeps (docs/BENCHMARKS.md): every winner seen is inside.
+family.space = {
+  { name = "m",       values = { "64", "128" } },
+  { name = "n",       values = { "32", "64", "128" } },
+  { name = "warps",   values = { "4", "8" } },
+  { name = "stages",  values = { "2", "3" } },
+  { name = "qregs",   values = { "0", "1" } },
+  { name = "sunroll", values = { "2", "full" } },
+}
+
 -- Shared memory a CTA may opt into, per arch (bytes).
 local SMEM_LIMIT = {
   sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,

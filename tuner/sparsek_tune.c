@@ -21,6 +21,8 @@ static void usage_main(FILE *f) {
             "                                                      compile (no GPU needed) and report resources\n"
             "  bench fmha_fwd [shape and tile keys] [--json]      check, then time a tile config against the default (GPU)\n"
             "  cache ls|verify|clean [--dir DIR] [--json]          inspect, check or empty the kernel cache\n"
+            "  list FAMILY [key=value ...] [--arch ARCH] [--all] [--json]\n"
+            "                                                      the tuner's candidates (and pruned ones, with reasons)\n"
             "  families                                            list kernel families and their keys\n"
             "  info                                                describe the GPU and the setup\n"
             "\n"
@@ -60,6 +62,17 @@ static void usage_cache(FILE *f) {
             "\n"
             "DIR defaults to $SPARSEK_CACHE_DIR, else $XDG_CACHE_HOME/sparsek, else ~/.cache/sparsek.\n",
             prog);
+}
+
+static void usage_list(FILE *f) {
+    fprintf(f,
+            "usage: %s list FAMILY [key=value ...] [--arch ARCH] [--all] [--json]\n"
+            "\n"
+            "Enumerate the tuner's candidates for a problem: the family's search space over the keys\n"
+            "not given (e.g. '%s list fmha_fwd d=128 dtype=bf16 causal=1' varies the tile keys), each\n"
+            "resolved and checked against the arch's limits (shared memory, registers, divisibility).\n"
+            "--all also prints the pruned candidates with the reason each was pruned.\n",
+            prog, prog);
 }
 
 static void usage_families(FILE *f) {
@@ -348,6 +361,71 @@ static int cmd_families(int argc, char **argv) {
     return rc;
 }
 
+/* The arch to use when none is named: the local GPU's, else sm_90a. */
+static void default_arch(char out[16]) {
+    snprintf(out, 16, "sm_90a");
+    sparsek_runtime *rt = make_runtime(NULL, 0, 0);
+    sparsek_device_info info;
+    if (rt && sparsek_runtime_device_info(rt, &info) == SPARSEK_OK && info.has_device) snprintf(out, 16, "%s", info.arch);
+    sparsek_runtime_destroy(rt);
+}
+
+static int cmd_list(int argc, char **argv) {
+    if (want_help(argc, argv)) { usage_list(stdout); return 0; }
+    int all = 0, n = 0;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) return 1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--all")) all = 1;
+        else rest[n++] = argv[i];
+    }
+    kernel_args a;
+    int rc = parse_kernel_args(n, rest, &a, 1, 0);
+    free(rest);
+    if (rc) { usage_list(stderr); return rc; }
+    char arch[16];
+    if (a.arch) snprintf(arch, sizeof arch, "%s", a.arch);
+    else default_arch(arch);
+    sk_gen *g;
+    sk_err e;
+    if (sk_gen_open(&g, NULL, &e)) { fprintf(stderr, "%s: %s\n", prog, e.msg); return 1; }
+    char *text = NULL;
+    if (sk_gen_candidates(g, a.family, a.config, arch, &text, &e)) {
+        fprintf(stderr, "%s list: %s\n", prog, e.msg);
+        sk_gen_close(g);
+        return 1;
+    }
+    int nok = 0, npruned = 0, first = 1;
+    if (a.json) printf("{\"family\": \"%s\", \"arch\": \"%s\", \"candidates\": [", a.family, arch);
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *cfg = strchr(line, '\t');
+        if (!cfg) continue;
+        *cfg++ = 0;
+        char *reason = strchr(cfg, '\t');
+        if (reason) *reason++ = 0;
+        const int ok = !strcmp(line, "ok");
+        ok ? nok++ : npruned++;
+        if (!ok && !all) continue;
+        if (a.json) {
+            printf("%s{\"config\": ", first ? "" : ", ");
+            json_str(stdout, cfg);
+            printf(", \"ok\": %s", ok ? "true" : "false");
+            if (!ok) printf(", \"reason\": "), json_str(stdout, reason ? reason : "");
+            printf("}");
+        } else if (ok) {
+            printf("ok      %s\n", cfg);
+        } else {
+            printf("pruned  %s\n        -> %s\n", cfg, reason ? reason : "");
+        }
+        first = 0;
+    }
+    if (a.json) printf("], \"count\": %d, \"pruned\": %d}\n", nok, npruned);
+    else printf("%d candidate(s) for %s on %s, %d pruned%s\n", nok, a.family, arch, npruned, all ? "" : " (--all lists them)");
+    free(text);
+    sk_gen_close(g);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv) {
     if (want_help(argc, argv)) { usage_info(stdout); return 0; }
     sparsek_runtime *rt = make_runtime(NULL, 0, 0);
@@ -375,6 +453,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "cache")) return cmd_cache(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return sk_bench_main(argc - 2, argv + 2, prog);
     if (!strcmp(cmd, "families")) return cmd_families(argc - 2, argv + 2);
+    if (!strcmp(cmd, "list")) return cmd_list(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
     usage_main(stderr);

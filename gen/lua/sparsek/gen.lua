@@ -200,6 +200,51 @@ function gen.normalize(family, config, arch)
   return canonical(fam, cfg), cfg
 end
 
+-- The tuner's search space for a problem. A family lists it as
+--   space = { { name = "m", values = { "64", "128" } }, ... }   (tile keys, tried in order)
+-- Keys the caller gives in `config` stay fixed; every combination of the others is resolved
+-- (remaining "auto" keys), validated, and reported one per line, in a stable order:
+--   "ok\t<canonical config>" or "pruned\t<canonical config>\t<reason>".
+-- Combinations that resolve to the same canonical config are reported once.
+function gen.candidates(family, config, arch)
+  check_arch(arch)
+  local fam = load_family(family)
+  if type(fam.space) ~= "table" or #fam.space == 0 then invalid("%s has no search space", family) end
+  local base = parse(fam, config)
+  local given = {}
+  for pair in (config or ""):gmatch("%S+") do given[pair:match("^([^=]*)=")] = true end
+  local free = {}
+  for _, k in ipairs(fam.space) do
+    if not given[k.name] then free[#free + 1] = k end
+  end
+  local lines, seen = {}, {}
+  local function visit(i, cfg)
+    if i > #free then
+      local c = {}
+      for k, v in pairs(cfg) do c[k] = v end
+      if fam.resolve then c = fam.resolve(c, arch) or c end
+      local canon = canonical(fam, c)
+      if seen[canon] then return end
+      seen[canon] = true
+      local reason = fam.validate and fam.validate(c, arch)
+      if reason == nil then
+        lines[#lines + 1] = "ok\t" .. canon
+      else
+        lines[#lines + 1] = "pruned\t" .. canon .. "\t" .. tostring(reason):gsub("[\t\n]", " ")
+      end
+      return
+    end
+    local k = free[i]
+    for _, v in ipairs(k.values) do
+      cfg[k.name] = v
+      visit(i + 1, cfg)
+    end
+    cfg[k.name] = base[k.name]
+  end
+  visit(1, base)
+  return table.concat(lines, "\n")
+end
+
 local function check_dims(family, what, t)
   if type(t) ~= "table" then broken(family, "generate: %s is not a table of 3 integers", what) end
   for i = 1, 3 do
