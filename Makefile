@@ -17,15 +17,15 @@ VERSION   := 0.1.0
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
-              -Iruntime -Igen -I$(BUILD) -I$(CUDA_HOME)/include $(LUA_CFLAGS)
+              -Iruntime -Igen -Ituner -I$(BUILD) -I$(CUDA_HOME)/include $(LUA_CFLAGS)
 LIBS      := $(LUA_LIBS) -ldl -lpthread
 RPATH     := -Wl,-rpath,'$$ORIGIN'
 
 # Scripts compiled into the library: the Lua generator library and the templates.
 SCRIPTS   := $(sort $(wildcard gen/lua/sparsek/*.lua) $(wildcard templates/*.lua) $(wildcard templates/*.cut))
-LIB_SRC   := $(sort $(wildcard runtime/*.c) $(wildcard gen/sk_*.c))
+LIB_SRC   := $(sort $(wildcard runtime/*.c) $(wildcard gen/sk_*.c) $(wildcard tuner/sk_*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded_scripts.o
-CLI_SRC   := $(sort $(wildcard tuner/*.c))
+CLI_SRC   := tuner/sparsek_tune.c $(sort $(wildcard tuner/cli_*.c))
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

@@ -3,27 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sk_halfs.h"
 #include "sk_runtime.h"
 
-static double bf16_value(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static double fp16_value(uint16_t h) {
-    const int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    double v;
-    if (exp == 0) v = ldexp(mant, -24);
-    else if (exp == 31) v = mant ? NAN : INFINITY;
-    else v = ldexp(mant | 0x400, exp - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
 static double element(const sparsek_attention_params *p, const void *base, int64_t off) {
-    const uint16_t h = ((const uint16_t *)base)[off];
-    return p->dtype == SPARSEK_BF16 ? bf16_value(h) : fp16_value(h);
+    return sk_half_element(p->dtype, base, off);
 }
 
 sparsek_status sparsek_reference_attention_rows(sparsek_runtime *rt, const sparsek_attention_params *p, int b, int h,

@@ -215,6 +215,76 @@ SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
                                                             const sparsek_attention_params *p,
                                                             char *buf, size_t buf_size);
 
+/* ---------------------------------------------------------------------------------------
+ * SparseK sparse attention (Lou et al., arXiv 2406.16747), host reference.
+ * Per query row at key position p: a local window W = [max(0, p-w+1), p] (weight 1) plus the
+ * top-k candidates S of C = [0, p-w] by a per-key score u (float32, independent of the query),
+ * weighted by the SparseK mask m_j = clamp(u_j - tau, 0, 1), where tau solves
+ * sum_{j in C} clamp(u_j - tau, 0, 1) = k. When |C| <= k, S = C with every weight 1.
+ * --------------------------------------------------------------------------------------- */
+
+/* Where the mask weight m_j of a selected key goes (window keys always have weight 1). */
+typedef enum {
+    SPARSEK_WEIGHT_HARD = 0, /* plain softmax over W and S; m ignored */
+    SPARSEK_WEIGHT_GATE = 1, /* default: log m_j added to the logit (m_j = 0 vanishes) */
+    SPARSEK_WEIGHT_KV = 2    /* logit scale * m_j * <q, k_j>, value m_j * v_j */
+} sparsek_weight_mode;
+
+typedef struct sparsek_sparse_attention_params {
+    /* q, k, v, o, lse, dtype, dims, strides and scale as for dense attention. base.causal is
+     * ignored: SparseK is always causal, bottom-right aligned (query row i sits at key
+     * position Sk - Sq + i). */
+    sparsek_attention_params base;
+    /* u: [B, Hkv, Sk] float32, element strides score_stride[0] (batch), score_stride[1]
+     * (kv head), the Sk axis contiguous. The G = Hq / Hkv query heads of a group share their
+     * KV head's score row, hence its selection. */
+    const float *scores;
+    int64_t score_stride[2];
+    int topk;                   /* k >= 1: candidates kept per query row */
+    int window;                 /* w >= 1: local window length (the diagonal included) */
+    sparsek_weight_mode weight; /* SPARSEK_WEIGHT_GATE unless you have a reason */
+} sparsek_sparse_attention_params;
+
+/* Float64 host reference of the SparseK selection for one query row at key position `pos`
+ * (0 <= pos < seqlen_k) over the score row u[0 .. seqlen_k) (finite float32; only
+ * u[0 .. pos-window] are candidates, but every value must be finite).
+ * Writes S in selection order (score descending, ties: the larger index first) to
+ * selected[0 .. *nselected) (capacity topk) and, when not NULL, the weights m_j to
+ * weights[0 .. *nselected), the threshold to *tau and the k-th largest candidate score to *theta.
+ *  - |C| > topk: exactly topk keys, weights clamp(u_j - tau, 0, 1) (all in (0, 1]),
+ *    theta - 1 <= tau < theta (the largest tau solving the equation: unique where f is not
+ *    flat; on a flat stretch the mask is the same for every solution).
+ *  - 0 <= |C| <= topk: S = C (possibly empty), every weight 1, *tau = *theta = -INFINITY (the
+ *    values for which the formulas give that: every candidate passes u_j >= theta and gets
+ *    clamp(u_j - tau, 0, 1) = 1; theta stays non-decreasing in pos). */
+SPARSEK_API sparsek_status sparsek_reference_sparsek_select(sparsek_runtime *rt, const float *u, int seqlen_k,
+                                                            int pos, int topk, int window, int *selected,
+                                                            double *weights, int *nselected, double *tau,
+                                                            double *theta);
+
+/* The SparseK threshold over n candidate scores u[0 .. n) (finite), two ways, for checking
+ * one against the other: _sorted is the exact method the reference uses (sort the
+ * breakpoints u_j and u_j - 1 of the piecewise-linear f(tau) = sum clamp(u_j - tau, 0, 1) and
+ * solve f = topk on the segment where it crosses), _bisect bisects f on [theta - 1, theta] to
+ * an interval below 1e-13 (or 200 steps). Both give the largest solution; n <= topk gives
+ * -INFINITY (every weight 1), as sparsek_reference_sparsek_select does. */
+SPARSEK_API sparsek_status sparsek_reference_sparsek_tau_sorted(sparsek_runtime *rt, const float *u, int n,
+                                                                int topk, double *tau);
+SPARSEK_API sparsek_status sparsek_reference_sparsek_tau_bisect(sparsek_runtime *rt, const float *u, int n,
+                                                                int topk, double *tau);
+
+/* Float64 host reference of SparseK attention, as sparsek_reference_attention_rows is for dense:
+ * p->base.q, k, v are host copies of p->base.dtype (fp16/bf16 bit patterns) with p's dims and
+ * strides, p->scores a host array (p->base.o, lse and causal are ignored). For batch b and
+ * query head h (KV head h / (Hq / Hkv) and its score row), the rows rows[0 .. nrows) give
+ * out[nrows * head_dim] and, when lse is not NULL, the natural-log LSE lse[nrows] of the
+ * (weighted) logits. A row at position Sk - Sq + i < 0 (Sq > Sk) sees no key: zeros and
+ * -INFINITY, as in the dense path. Every argument is checked before anything is written. */
+SPARSEK_API sparsek_status sparsek_reference_sparse_attention_rows(sparsek_runtime *rt,
+                                                                   const sparsek_sparse_attention_params *p,
+                                                                   int b, int h, const int *rows, int nrows,
+                                                                   double *out, double *lse);
+
 #ifdef __cplusplus
 }
 #endif

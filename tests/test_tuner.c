@@ -8,7 +8,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "sk_bucket.h"
+#include "sk_cache.h"
+#include "sk_tune.h"
 #include "sk_gen.h"
 #include "sk_test_util.h"
 
@@ -166,11 +172,171 @@ static void test_buckets(void **state) {
     assert_int_equal(sk_bucket_nearest(&b, have, 0), -1);
 }
 
+/* A fake GPU: each config's time and correctness come from a table; counts its calls. */
+typedef struct fake_gpu {
+    int calls, exit_after; /* exit_after > 0: the process dies when that many were measured */
+} fake_gpu;
+
+static void fake_measure(void *ctx, const char *config, sk_tune_result *r) {
+    fake_gpu *g = ctx;
+    if (g->exit_after && g->calls == g->exit_after) _exit(0); /* killed mid-run */
+    g->calls++;
+    static const struct { const char *cfg; double us; int status; } table[] = {
+        {"m=64", 50.0, SK_TUNE_OK}, {"m=128", 30.0, SK_TUNE_OK}, {"m=128 n=32", 40.0, SK_TUNE_OK},
+        {"m=256", 20.0, SK_TUNE_WRONG}, {"m=32", 0.0, SK_TUNE_FAILED}, {"m=16", 10.0, SK_TUNE_WRONG}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(config, table[i].cfg)) {
+            r->status = (sk_tune_status)table[i].status;
+            r->median_us = table[i].us;
+            r->rel_err = table[i].status == SK_TUNE_WRONG ? 0.5 : 1e-3;
+            snprintf(r->note, sizeof r->note, "%s", table[i].status == SK_TUNE_WRONG ? "rel err 0.5\twith a tab" : "");
+            return;
+        }
+    r->status = SK_TUNE_FAILED;
+    snprintf(r->note, sizeof r->note, "unknown config");
+}
+
+static char *const candidates[] = {"m=64", "m=128", "m=128 n=32", "m=256", "m=32", "m=16"};
+
+static void test_tune_ranking_and_resume(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("tune");
+    char log[1024];
+    snprintf(log, sizeof log, "%s/tune.log", dir);
+    const char *bucket = "sm_90a/bf16/d128/full/g1/q4096/k4096";
+
+    /* A run killed after measuring 3 candidates, then a torn line from the kill. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        fake_gpu g = {0, 3};
+        sk_tune_result w;
+        sk_err e;
+        sk_tune_bucket(log, bucket, candidates, 6, fake_measure, &g, &w, NULL, &e);
+        _exit(1); /* not reached: the fake GPU "kills" the process first */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *f = fopen(log, "a");
+    fputs(bucket, f);
+    fputs("\tm=32\tok\t1.0", f); /* no newline: torn */
+    fclose(f);
+    sk_tune_result *rs = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_tune_log_read(log, bucket, &rs, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 3);
+    free(rs);
+
+    /* The resumed run measures only the rest and ranks everything. */
+    fake_gpu g = {0, 0};
+    sk_tune_result w;
+    int now = -1;
+    assert_int_equal(sk_tune_bucket(log, bucket, candidates, 6, fake_measure, &g, &w, &now, &e), SPARSEK_OK);
+    assert_int_equal(now, 3);
+    assert_int_equal(g.calls, 3);
+    assert_string_equal(w.config, "m=128"); /* m=256 and m=16 are faster but wrong */
+    assert_float_equal(w.median_us, 30.0, 1e-12);
+    /* A third run measures nothing. */
+    assert_int_equal(sk_tune_bucket(log, bucket, candidates, 6, fake_measure, &g, &w, &now, &e), SPARSEK_OK);
+    assert_int_equal(now, 0);
+    /* Each bucket is its own: another bucket measures from scratch. */
+    assert_int_equal(sk_tune_bucket(log, "other", candidates, 2, fake_measure, &g, &w, &now, &e), SPARSEK_OK);
+    assert_int_equal(now, 2);
+    assert_string_equal(w.config, "m=128");
+    /* All wrong: no winner. */
+    char *const wrong[] = {"m=256", "m=16", "m=32"};
+    assert_int_equal(sk_tune_bucket(log, "b3", wrong, 3, fake_measure, &g, &w, &now, &e), SPARSEK_NOT_SUPPORTED);
+    assert_non_null(strstr(e.msg, "none of 3"));
+    /* The log keeps every result, tabs in notes flattened. */
+    assert_int_equal(sk_tune_log_read(log, NULL, &rs, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 6 + 2 + 3);
+    int wrong_seen = 0;
+    for (int i = 0; i < n; i++)
+        if (rs[i].status == SK_TUNE_WRONG) {
+            wrong_seen++;
+            assert_null(strchr(rs[i].note, '\t'));
+        }
+    assert_int_equal(wrong_seen, 2 + 0 + 2); /* m=256 and m=16 in the first and third buckets */
+    free(rs);
+    /* Bad arguments. */
+    assert_int_equal(sk_tune_bucket(NULL, bucket, candidates, 1, fake_measure, &g, &w, &now, &e), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sk_tune_bucket(log, bucket, NULL, 1, fake_measure, &g, &w, &now, &e), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sk_tune_bucket(log, bucket, candidates, 1, NULL, &g, &w, &now, &e), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sk_tune_log_read(NULL, NULL, &rs, &n, &e), SPARSEK_INVALID_ARGUMENT);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* A valid tuned cache entry with fake cubin bytes. */
+static void make_entry(sk_cache_entry *e, const char *config, const char *bucket, const char *gpu, double us) {
+    memset(e, 0, sizeof *e);
+    e->family = "fmha_fwd"; e->arch = "sm_90a"; e->template_name = "templates/fmha_fwd_sm80.cut";
+    e->config = (char *)config; e->kernel_name = "k"; e->grid_rule = "1 1 1";
+    e->gen_digest = "digest"; e->toolchain = "nvrtc-13.0"; e->options = "-O3";
+    e->block[0] = e->block[1] = e->block[2] = 1;
+    e->cluster[0] = e->cluster[1] = e->cluster[2] = 1;
+    e->bucket = (char *)bucket; e->gpu = (char *)gpu; e->time_us = us;
+    e->created = 1;
+    e->cubin = (void *)"\177ELF fake cubin";
+    e->cubin_size = 16;
+    sk_cache_key(e->gen_digest, e->family, e->config, e->options, e->toolchain, e->arch, e->key);
+}
+
+static void test_export_import(void **state) {
+    (void)state;
+    char *a = skt_tmpdir("exa"), *b = skt_tmpdir("exb"), *c = skt_tmpdir("exc");
+    sk_err e;
+    sk_cache_entry x, y, z;
+    make_entry(&x, "d=128 m=128", "sm_90a/bf16/d128/full/g1/q4096/k4096", "NVIDIA H100 80GB HBM3", 1712.5);
+    make_entry(&y, "d=64 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", "NVIDIA H100 80GB HBM3", 11.25);
+    make_entry(&z, "d=64 m=128", "", "", 0); /* compiled, not tuned: not a winner */
+    assert_int_equal(sk_cache_store(a, &x, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(a, &y, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(a, &z, &e), SPARSEK_OK);
+    int copied = -1;
+    assert_int_equal(sk_tune_copy_winners(a, "NVIDIA B200", b, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 0);
+    assert_int_equal(sk_tune_copy_winners(a, "NVIDIA H100 80GB HBM3", b, &copied, &e), SPARSEK_OK); /* export */
+    assert_int_equal(copied, 2);
+    assert_int_equal(sk_tune_copy_winners(b, NULL, c, &copied, &e), SPARSEK_OK); /* import */
+    assert_int_equal(copied, 2);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.skc", c, x.key);
+    sk_cache_entry back;
+    memset(&back, 0, sizeof back);
+    assert_int_equal(sk_cache_read(path, &back, &e), SPARSEK_OK);
+    assert_string_equal(back.bucket, x.bucket);
+    assert_string_equal(back.gpu, x.gpu);
+    assert_string_equal(back.config, x.config);
+    assert_float_equal(back.time_us, 1712.5, 0);
+    assert_int_equal(back.cubin_size, 16);
+    assert_memory_equal(back.cubin, x.cubin, 16);
+    sk_cache_entry_clear(&back);
+    snprintf(path, sizeof path, "%s/%s.skc", c, z.key);
+    assert_int_not_equal(access(path, F_OK), 0); /* the untuned entry stayed behind */
+    /* A corrupt entry is never exported. */
+    snprintf(path, sizeof path, "%s/%s.skc", a, y.key);
+    size_t nb;
+    char *bytes = skt_read_file(path, &nb);
+    bytes[nb / 2] ^= 1;
+    skt_write_file(path, bytes, nb);
+    free(bytes);
+    char *d = skt_tmpdir("exd");
+    assert_int_equal(sk_tune_copy_winners(a, NULL, d, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 1);
+    assert_int_equal(sk_tune_copy_winners(NULL, NULL, d, &copied, &e), SPARSEK_INVALID_ARGUMENT);
+    skt_rmtree(a); skt_rmtree(b); skt_rmtree(c); skt_rmtree(d);
+    free(a); free(b); free(c); free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_candidates),
         cmocka_unit_test(test_list_cli),
         cmocka_unit_test(test_buckets),
+        cmocka_unit_test(test_tune_ranking_and_resume),
+        cmocka_unit_test(test_export_import),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sk_bench.h"
+#include "cli_bench.h"
 #include "sk_runtime.h"
 
 static const char *prog = "sparsek-tune";

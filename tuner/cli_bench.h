@@ -1,6 +1,6 @@
-/* sk_bench.h — the `sparsek-tune bench` subcommand. */
-#ifndef SK_BENCH_H
-#define SK_BENCH_H
+/* cli_bench.h — the `sparsek-tune bench` subcommand. */
+#ifndef CLI_BENCH_H
+#define CLI_BENCH_H
 #include <stdio.h>
 
 void sk_bench_usage(FILE *f, const char *prog);

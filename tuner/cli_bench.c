@@ -1,4 +1,4 @@
-/* sk_bench.c — `sparsek-tune bench`: time dense attention on this GPU, for one tile config
+/* cli_bench.c — `sparsek-tune bench`: time dense attention on this GPU, for one tile config
  * against the default choice, after checking both against the float64 reference.
  *
  * Timing: warm-up launches, then one CUDA event pair around each launch, median and minimum
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sk_bench.h"
+#include "cli_bench.h"
 #include "sk_runtime.h"
 
 void sk_bench_usage(FILE *f, const char *prog) {
