@@ -355,14 +355,15 @@ sparsek_status sparsek_generate(sparsek_runtime *rt, const char *family, const c
     *out = NULL;
     sk_err e;
     build_plan plan;
-    /* The key names the toolchain; use NVRTC's version when NVRTC can be opened, but generating
-     * source must work without it. */
-    sparsek_status st = plan_build(rt, family, config, arch, 0, &plan, &e);
-    if (st == SPARSEK_OK && !rt->nvrtc) {
-        free(plan.canonical);
-        st = plan_build(rt, family, config, arch, 1, &plan, &e);
-        if (st == SPARSEK_NVRTC_UNAVAILABLE) st = plan_build(rt, family, config, arch, 0, &plan, &e);
+    /* The key (printed in the banner) names the toolchain: open NVRTC if it is there, but
+     * generating source must work without it. */
+    pthread_mutex_lock(&rt->lock);
+    if (!rt->nvrtc) {
+        sk_err ignore;
+        (void)sk_nvrtc_open(&rt->nvrtc, &ignore);
     }
+    pthread_mutex_unlock(&rt->lock);
+    sparsek_status st = plan_build(rt, family, config, arch, 0, &plan, &e);
     if (st) return sk_rt_fail(rt, &e);
     st = generate_planned(rt, family, &plan, out, &e);
     free(plan.canonical);
