@@ -216,7 +216,8 @@ SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
                                                             char *buf, size_t buf_size);
 
 /* ---------------------------------------------------------------------------------------
- * SparseK sparse attention (Lou et al., arXiv 2406.16747), host reference.
+ * SparseK sparse attention (Lou et al., arXiv 2406.16747): parameters and the float64 host
+ * reference (CPU only).
  * Per query row at key position p: a local window W = [max(0, p-w+1), p] (weight 1) plus the
  * top-k candidates S of C = [0, p-w] by a per-key score u (float32, independent of the query),
  * weighted by the SparseK mask m_j = clamp(u_j - tau, 0, 1), where tau solves
@@ -242,7 +243,7 @@ typedef struct sparsek_sparse_attention_params {
     int64_t score_stride[2];
     int topk;                   /* k >= 1: candidates kept per query row */
     int window;                 /* w >= 1: local window length (the diagonal included) */
-    sparsek_weight_mode weight; /* SPARSEK_WEIGHT_GATE unless you have a reason */
+    sparsek_weight_mode weight; /* the default is SPARSEK_WEIGHT_GATE: set it (a zeroed struct is HARD) */
 } sparsek_sparse_attention_params;
 
 /* Float64 host reference of the SparseK selection for one query row at key position `pos`
