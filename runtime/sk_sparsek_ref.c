@@ -258,7 +258,7 @@ sparsek_status sparsek_reference_sparse_attention_rows(sparsek_runtime *rt, cons
     if (sp->window < 1)
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: window = %d, must be >= 1", fn, sp->window);
     if (sp->weight != SPARSEK_WEIGHT_HARD && sp->weight != SPARSEK_WEIGHT_GATE && sp->weight != SPARSEK_WEIGHT_KV)
-        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: weight mode %d is not HARD (0), GATE (1) or KV (2)", fn,
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: weight mode %d is not GATE (0), HARD (1) or KV (2)", fn,
                            (int)sp->weight);
     if (sp->score_stride[0] < 0 || sp->score_stride[1] < 0)
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: negative score stride (%lld, %lld)", fn,

@@ -226,8 +226,8 @@ SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
 
 /* Where the mask weight m_j of a selected key goes (window keys always have weight 1). */
 typedef enum {
-    SPARSEK_WEIGHT_HARD = 0, /* plain softmax over W and S; m ignored */
-    SPARSEK_WEIGHT_GATE = 1, /* default: log m_j added to the logit (m_j = 0 vanishes) */
+    SPARSEK_WEIGHT_GATE = 0, /* the default (a zeroed struct): log m_j added to the logit */
+    SPARSEK_WEIGHT_HARD = 1, /* plain softmax over W and S; m ignored */
     SPARSEK_WEIGHT_KV = 2    /* logit scale * m_j * <q, k_j>, value m_j * v_j */
 } sparsek_weight_mode;
 
@@ -243,7 +243,7 @@ typedef struct sparsek_sparse_attention_params {
     int64_t score_stride[2];
     int topk;                   /* k >= 1: candidates kept per query row */
     int window;                 /* w >= 1: local window length (the diagonal included) */
-    sparsek_weight_mode weight; /* the default is SPARSEK_WEIGHT_GATE: set it (a zeroed struct is HARD) */
+    sparsek_weight_mode weight; /* SPARSEK_WEIGHT_GATE (0) unless you set another */
 } sparsek_sparse_attention_params;
 
 /* Float64 host reference of the SparseK selection for one query row at key position `pos`
