@@ -104,4 +104,161 @@ __device__ __forceinline__ float fast_exp2(float x) {
 ]]
 end
 
+-- ---- Hopper (sm_90a): wgmma, TMA, mbarrier, setmaxnreg ---------------------------------------
+-- Emitted helpers only; the sm90 attention path that uses them is the next step. Each checks
+-- its shape and arch at generation time, so a bad combination fails in Lua with a reason
+-- instead of reaching NVRTC (which crashes on some malformed wgmma operands).
+
+-- wgmma and setmaxnreg exist only on sm_90a (Blackwell's sm_100a has tcgen05 instead).
+function ptx.require_sm90a(arch)
+  if arch ~= "sm_90a" then
+    error("ptx: wgmma / setmaxnreg need sm_90a, not " .. tostring(arch), 2)
+  end
+end
+
+-- The 64-bit shared-memory matrix descriptor of wgmma: start address, leading- and
+-- stride-dimension byte offsets (all >> 4, 14 bits each) and the swizzle mode in bits 62-63
+-- (0: none, 1: 128-byte, 2: 64-byte, 3: 32-byte).
+function ptx.smem_desc()
+  return [[
+// wgmma shared-memory matrix descriptor (PTX ISA "Matrix Descriptor Format").
+__device__ __forceinline__ unsigned long long smem_desc(uint32_t addr, uint32_t lead_bytes,
+                                                      uint32_t stride_bytes, uint32_t swizzle_mode) {
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) |
+           ((unsigned long long)((lead_bytes & 0x3FFFF) >> 4) << 16) |
+           ((unsigned long long)((stride_bytes & 0x3FFFF) >> 4) << 32) |
+           ((unsigned long long)(swizzle_mode & 3) << 62);
+}
+]]
+end
+
+-- fence / commit / wait around asynchronous wgmma.
+function ptx.wgmma_sync()
+  return [[
+// Orders register accesses before wgmma reads them.
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+// Waits until at most N committed wgmma groups are pending.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
+]]
+end
+
+local function wgmma_check(n, dtype, arch)
+  ptx.require_sm90a(arch)
+  dtype_info(dtype)
+  n = math.tointeger(n)
+  if not n or n < 8 or n > 256 or n % 8 ~= 0 then
+    error("ptx: wgmma m64nNk16 needs N a multiple of 8 in [8, 256], got " .. tostring(n), 3)
+  end
+  return n
+end
+
+-- The operand list "{%0, %1, ...}" of n/2 f32 accumulators, and their constraints.
+local function acc_operands(count)
+  local regs, cons = {}, {}
+  for i = 0, count - 1 do
+    regs[#regs + 1] = "%" .. i
+    cons[#cons + 1] = ('"+f"(d[%d])'):format(i)
+  end
+  return "{" .. table.concat(regs, ", ") .. "}", table.concat(cons, ", ")
+end
+
+-- D[64 x N] (+)= A[64 x 16] * B[16 x N], A and B in shared memory through descriptors, issued
+-- by one warpgroup; each thread holds N/2 f32 accumulators. trans_b = 1 reads B as [N x 16]
+-- K-major (e.g. K rows for S = Q K^T).
+function ptx.wgmma_ss(n, dtype, arch, trans_b)
+  n = wgmma_check(n, dtype, arch)
+  local t = trans_b and 1 or 0
+  local count = n // 2
+  local ops, cons = acc_operands(count)
+  local name = ("wgmma_m64n%dk16_ss_%s_tb%d"):format(n, dtype, t)
+  return ([[
+// wgmma m64n%dk16, A and B from shared memory (descriptors), %s in, f32 accumulate.
+// scale_d = 0 overwrites d, 1 accumulates into it.
+__device__ __forceinline__ void %s(float (&d)[%d], unsigned long long desc_a,
+                                                unsigned long long desc_b, int scale_d) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s %s, %%%d, %%%d, p, 1, 1, 0, %d;\n}\n"
+        : %s
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+}
+]]):format(n, dtype, name, count, count + 2, n, ptx.dtypes[dtype].ptx, ptx.dtypes[dtype].ptx,
+           ops, count, count + 1, t, cons)
+end
+
+-- As wgmma_ss with A from registers (four 32-bit registers per thread, the m16n8k16 A layout
+-- per warp), as the P operand of O += P V.
+function ptx.wgmma_rs(n, dtype, arch, trans_b)
+  n = wgmma_check(n, dtype, arch)
+  local t = trans_b and 1 or 0
+  local count = n // 2
+  local ops, cons = acc_operands(count)
+  local name = ("wgmma_m64n%dk16_rs_%s_tb%d"):format(n, dtype, t)
+  return ([[
+// wgmma m64n%dk16, A from registers, B from shared memory (descriptor), %s in, f32 accumulate.
+__device__ __forceinline__ void %s(float (&d)[%d], const uint32_t (&a)[4],
+                                                unsigned long long desc_b, int scale_d) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s %s, {%%%d, %%%d, %%%d, %%%d}, %%%d, p, 1, 1, %d;\n}\n"
+        : %s
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));
+}
+]]):format(n, dtype, name, count, count + 5, n, ptx.dtypes[dtype].ptx, ptx.dtypes[dtype].ptx,
+           ops, count, count + 1, count + 2, count + 3, count + 4, t, cons)
+end
+
+-- mbarrier in shared memory: init, arrive (with an expected transaction byte count for TMA),
+-- and a parity wait that spins on try_wait.
+function ptx.mbarrier()
+  return [[
+__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+// Blocks until the phase with the given parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
+    asm volatile(
+        "{\n.reg .pred done;\n"
+        "wait_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra wait_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+]]
+end
+
+-- TMA: a 2-D tile global -> shared through a tensor map (passed to the kernel as a
+-- __grid_constant__ parameter), completing on an mbarrier.
+function ptx.tma_load_2d()
+  return [[
+// One 2-D box at (x, y) of the tensor map into shared memory at dst; the bytes land on bar.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void *tensor_map, int x, int y, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+        :: "r"(dst), "l"(tensor_map), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+// Generic-proxy shared-memory writes become visible to the async proxy (wgmma, TMA).
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+]]
+end
+
+-- setmaxnreg: a warpgroup gives registers back (dec) or takes more (inc). The count must be a
+-- multiple of 8 in [24, 256]; the kernel needs __launch_bounds__(threads, 1) for it to apply.
+function ptx.setmaxnreg(op, count, arch)
+  ptx.require_sm90a(arch)
+  if op ~= "inc" and op ~= "dec" then error("ptx: setmaxnreg op must be inc or dec", 2) end
+  count = math.tointeger(count)
+  if not count or count < 24 or count > 256 or count % 8 ~= 0 then
+    error("ptx: setmaxnreg needs a multiple of 8 in [24, 256], got " .. tostring(count), 2)
+  end
+  return ('asm volatile("setmaxnreg.%s.sync.aligned.u32 %d;\\n" ::: "memory");'):format(op, count)
+end
+
 return ptx
