@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +116,40 @@ static void test_list_cli(void **state) {
     assert_int_equal(skt_run(cmd, &out), 1);
     assert_non_null(strstr(out, "no search space"));
     free(out);
+}
+
+/* list --compile: candidates compile in parallel; a candidate whose compile fails (here: an
+ * override template that breaks only stages=3) fails alone and the others still report. */
+static void test_list_compile(void **state) {
+    (void)state;
+    const char *bin = getenv("SPARSEK_TEST_BIN");
+    char *dir = skt_tmpdir("lcomp"), path[1024], cmd[4096], *out = NULL;
+    snprintf(path, sizeof path, "%s/templates", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    size_t n;
+    char *cut = skt_read_file("templates/fmha_fwd_sm80.cut", &n);
+    assert_non_null(cut);
+    snprintf(path, sizeof path, "%s/templates/fmha_fwd_sm80.cut", dir);
+    FILE *f = fopen(path, "w");
+    fputs(cut, f);
+    fputs("$ if stages == 3 then\nthis is not CUDA;\n$ end\n", f);
+    fclose(f);
+    free(cut);
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CACHE_DIR='%s/cache' SPARSEK_GEN_PATH='%s' %s/sparsek-tune list fmha_fwd d=64 m=64 n=32 qregs=0 "
+             "--arch sm_80 --compile --jobs 2 --timeout 60000",
+             dir, dir, bin && *bin ? bin : "build");
+    assert_int_equal(skt_run(cmd, &out), 1);
+    int ok = 0, failed = 0;
+    for (char *p = out; (p = strstr(p, "\nok      regs")) != NULL; p++) ok++;
+    if (!strncmp(out, "ok      regs", 12)) ok++;
+    for (char *p = out; (p = strstr(p, "FAILED  ")) != NULL; p++) failed++;
+    if (ok != 2 || failed != 2) fail_msg("want 2 ok (stages=2) and 2 failed (stages=3):\n%s", out);
+    assert_non_null(strstr(out, "SPARSEK_COMPILE"));
+    assert_non_null(strstr(out, "some failed to compile"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
 }
 
 static sparsek_attention_params shape(int sq, int sk, int hq, int hkv, int d, int causal) {
@@ -334,6 +369,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_candidates),
         cmocka_unit_test(test_list_cli),
+        cmocka_unit_test(test_list_compile),
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_tune_ranking_and_resume),
         cmocka_unit_test(test_export_import),

@@ -2,6 +2,7 @@
 #include "sk_tune.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -179,4 +180,60 @@ sparsek_status sk_tune_copy_winners(const char *from_dir, const char *gpu, const
     for (int i = 0; i < n; i++) free(paths[i]);
     free(paths);
     return st;
+}
+
+/* ---- parallel compilation ----------------------------------------------------------------- */
+
+typedef struct compile_pool {
+    sparsek_runtime *rt;
+    const char *family, *arch;
+    char *const *configs;
+    int n, next;
+    sk_compile_outcome *out;
+    pthread_mutex_t lock;
+} compile_pool;
+
+static void *compile_worker(void *arg) {
+    compile_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        int i = p->next < p->n ? p->next++ : -1;
+        pthread_mutex_unlock(&p->lock);
+        if (i < 0) return NULL;
+        sk_compile_outcome *o = &p->out[i];
+        memset(o, 0, sizeof *o);
+        sparsek_compiled *c = NULL;
+        o->status = sparsek_compile(p->rt, p->family, p->configs[i], p->arch, &c);
+        if (o->status == SPARSEK_OK) {
+            o->registers = c->registers;
+            o->spill_stores = c->spill_stores;
+            o->spill_loads = c->spill_loads;
+            o->cubin_size = c->cubin_size;
+            o->from_cache = c->from_cache;
+        } else {
+            /* This thread's own message: error slots are per thread. */
+            snprintf(o->message, sizeof o->message, "%s", sparsek_last_error(p->rt));
+        }
+        sparsek_compiled_free(c);
+    }
+}
+
+sparsek_status sk_tune_compile_all(sparsek_runtime *rt, const char *family, char *const *configs, int n,
+                                   const char *arch, int jobs, sk_compile_outcome *out, sk_err *err) {
+    if (!rt || !family || (n > 0 && (!configs || !out)) || n < 0)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "sk_tune_compile_all: NULL or invalid argument");
+    if (jobs <= 0) jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (jobs < 1) jobs = 1;
+    if (jobs > n) jobs = n > 0 ? n : 1;
+    compile_pool pool = {rt, family, arch, configs, n, 0, out, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t *th = calloc((size_t)jobs, sizeof *th);
+    if (!th) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    int started = 0;
+    for (int t = 0; t < jobs; t++)
+        if (pthread_create(&th[t], NULL, compile_worker, &pool) == 0) started++;
+        else break;
+    if (started == 0) compile_worker(&pool); /* no threads to be had: do the work here */
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    free(th);
+    return SPARSEK_OK;
 }

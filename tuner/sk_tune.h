@@ -44,4 +44,21 @@ SK_HIDDEN sparsek_status sk_tune_log_read(const char *log_path, const char *buck
 SK_HIDDEN sparsek_status sk_tune_copy_winners(const char *from_dir, const char *gpu, const char *to_dir,
                                               int *copied, sk_err *err);
 
+/* What compiling one candidate gave. */
+typedef struct sk_compile_outcome {
+    sparsek_status status;
+    int registers, spill_stores, spill_loads;
+    size_t cubin_size;
+    int from_cache;
+    char message[512]; /* the failure, from sparsek_last_error */
+} sk_compile_outcome;
+
+/* Compiles configs[0..n) of `family` for `arch` on `jobs` threads (<= 0: the number of online
+ * CPUs) through rt, which should isolate compiles (sparsek_runtime_options.isolate_compiles):
+ * then each compile runs in its own child process with the runtime's time limit, so a crash or
+ * hang fails only that candidate. Results land in the disk cache as usual; out[i] says what
+ * happened to configs[i]. Fails only on bad arguments. */
+SK_HIDDEN sparsek_status sk_tune_compile_all(sparsek_runtime *rt, const char *family, char *const *configs, int n,
+                                             const char *arch, int jobs, sk_compile_outcome *out, sk_err *err);
+
 #endif

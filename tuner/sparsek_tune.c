@@ -6,6 +6,7 @@
 
 #include "cli_bench.h"
 #include "sk_runtime.h"
+#include "sk_tune.h"
 
 static const char *prog = "sparsek-tune";
 
@@ -67,11 +68,15 @@ static void usage_cache(FILE *f) {
 static void usage_list(FILE *f) {
     fprintf(f,
             "usage: %s list FAMILY [key=value ...] [--arch ARCH] [--all] [--json]\n"
+            "                  [--compile [--jobs N] [--timeout MS]]\n"
             "\n"
             "Enumerate the tuner's candidates for a problem: the family's search space over the keys\n"
             "not given (e.g. '%s list fmha_fwd d=128 dtype=bf16 causal=1' varies the tile keys), each\n"
             "resolved and checked against the arch's limits (shared memory, registers, divisibility).\n"
-            "--all also prints the pruned candidates with the reason each was pruned.\n",
+            "--all also prints the pruned candidates with the reason each was pruned.\n"
+            "--compile compiles every candidate (no GPU needed) on N parallel workers (default: all\n"
+            "cores), each compile in its own process with a time limit, and adds registers, spills\n"
+            "and cubin size, or why the compile failed; the cubins land in the kernel cache.\n",
             prog, prog);
 }
 
@@ -372,15 +377,17 @@ static void default_arch(char out[16]) {
 
 static int cmd_list(int argc, char **argv) {
     if (want_help(argc, argv)) { usage_list(stdout); return 0; }
-    int all = 0, n = 0;
+    int all = 0, n = 0, compile = 0, jobs = 0;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     if (!rest) return 1;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--all")) all = 1;
+        else if (!strcmp(argv[i], "--compile")) compile = 1;
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) jobs = atoi(argv[++i]);
         else rest[n++] = argv[i];
     }
     kernel_args a;
-    int rc = parse_kernel_args(n, rest, &a, 1, 0);
+    int rc = parse_kernel_args(n, rest, &a, 1, 1);
     free(rest);
     if (rc) { usage_list(stderr); return rc; }
     char arch[16];
@@ -395,35 +402,79 @@ static int cmd_list(int argc, char **argv) {
         sk_gen_close(g);
         return 1;
     }
+    /* Split the lines: candidates first (compiled together if asked), then the pruned. */
+    int nlines = 1;
+    for (const char *p = text; *p; p++) nlines += *p == '\n';
+    char **cfgs = calloc((size_t)nlines, sizeof *cfgs), **pcfg = calloc((size_t)nlines, sizeof *pcfg),
+         **preason = calloc((size_t)nlines, sizeof *preason);
     int nok = 0, npruned = 0, first = 1;
-    if (a.json) printf("{\"family\": \"%s\", \"arch\": \"%s\", \"candidates\": [", a.family, arch);
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && cfgs && pcfg && preason;
+         line = strtok_r(NULL, "\n", &save)) {
         char *cfg = strchr(line, '\t');
         if (!cfg) continue;
         *cfg++ = 0;
         char *reason = strchr(cfg, '\t');
         if (reason) *reason++ = 0;
-        const int ok = !strcmp(line, "ok");
-        ok ? nok++ : npruned++;
-        if (!ok && !all) continue;
+        if (!strcmp(line, "ok")) cfgs[nok++] = cfg;
+        else pcfg[npruned] = cfg, preason[npruned++] = reason ? reason : "";
+    }
+    sk_compile_outcome *res = NULL;
+    if (compile && nok > 0) {
+        sparsek_runtime *rt = make_runtime(NULL, !a.no_isolate, a.timeout_ms);
+        res = calloc((size_t)nok, sizeof *res);
+        if (!rt || !res || sk_tune_compile_all(rt, a.family, cfgs, nok, arch, jobs, res, &e)) {
+            fprintf(stderr, "%s list: %s\n", prog, rt && res ? e.msg : "out of memory");
+            free(res);
+            res = NULL;
+            rc = 1;
+        }
+        sparsek_runtime_destroy(rt);
+    }
+    int failed = 0;
+    if (a.json) printf("{\"family\": \"%s\", \"arch\": \"%s\", \"candidates\": [", a.family, arch);
+    for (int i = 0; i < nok; i++, first = 0) {
+        const sk_compile_outcome *o = res ? &res[i] : NULL;
+        failed += o && o->status != SPARSEK_OK;
         if (a.json) {
             printf("%s{\"config\": ", first ? "" : ", ");
-            json_str(stdout, cfg);
-            printf(", \"ok\": %s", ok ? "true" : "false");
-            if (!ok) printf(", \"reason\": "), json_str(stdout, reason ? reason : "");
+            json_str(stdout, cfgs[i]);
+            printf(", \"ok\": true");
+            if (o && o->status == SPARSEK_OK)
+                printf(", \"registers\": %d, \"spill_stores\": %d, \"spill_loads\": %d, \"cubin_bytes\": %zu",
+                       o->registers, o->spill_stores, o->spill_loads, o->cubin_size);
+            else if (o)
+                printf(", \"compile_error\": "), json_str(stdout, o->message);
             printf("}");
-        } else if (ok) {
-            printf("ok      %s\n", cfg);
+        } else if (o && o->status == SPARSEK_OK) {
+            printf("ok      regs %3d  spills %4d/%-4d  cubin %7zu  %s\n", o->registers, o->spill_stores, o->spill_loads,
+                   o->cubin_size, cfgs[i]);
+        } else if (o) {
+            printf("FAILED  %s\n        -> %s: %s\n", cfgs[i], sparsek_status_name(o->status), o->message);
         } else {
-            printf("pruned  %s\n        -> %s\n", cfg, reason ? reason : "");
+            printf("ok      %s\n", cfgs[i]);
         }
-        first = 0;
     }
-    if (a.json) printf("], \"count\": %d, \"pruned\": %d}\n", nok, npruned);
-    else printf("%d candidate(s) for %s on %s, %d pruned%s\n", nok, a.family, arch, npruned, all ? "" : " (--all lists them)");
+    for (int i = 0; all && i < npruned; i++, first = 0) {
+        if (a.json) {
+            printf("%s{\"config\": ", first ? "" : ", ");
+            json_str(stdout, pcfg[i]);
+            printf(", \"ok\": false, \"reason\": ");
+            json_str(stdout, preason[i]);
+            printf("}");
+        } else {
+            printf("pruned  %s\n        -> %s\n", pcfg[i], preason[i]);
+        }
+    }
+    free(res);
+    free(cfgs);
+    free(pcfg);
+    free(preason);
+    if (a.json) printf("], \"count\": %d, \"pruned\": %d, \"compile_failed\": %d}\n", nok, npruned, failed);
+    else printf("%d candidate(s) for %s on %s, %d pruned%s%s\n", nok, a.family, arch, npruned,
+                all ? "" : " (--all lists them)", failed ? ", some failed to compile" : "");
     free(text);
     sk_gen_close(g);
-    return 0;
+    return rc ? rc : (failed ? 1 : 0);
 }
 
 static int cmd_info(int argc, char **argv) {
