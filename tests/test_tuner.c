@@ -350,6 +350,24 @@ static void test_export_import(void **state) {
     sk_cache_entry_clear(&back);
     snprintf(path, sizeof path, "%s/%s.skc", c, z.key);
     assert_int_not_equal(access(path, F_OK), 0); /* the untuned entry stayed behind */
+    /* The same through the CLI. */
+    {
+        const char *bin = getenv("SPARSEK_TEST_BIN");
+        char *f2 = skt_tmpdir("exf"), *g2 = skt_tmpdir("exg"), cmd[4096], *out = NULL;
+        snprintf(cmd, sizeof cmd, "%s/sparsek-tune cache export '%s' --gpu 'NVIDIA H100 80GB HBM3' --dir '%s'",
+                 bin && *bin ? bin : "build", f2, a);
+        assert_int_equal(skt_run(cmd, &out), 0);
+        assert_non_null(strstr(out, "exported 2 tuned entries"));
+        free(out);
+        snprintf(cmd, sizeof cmd, "%s/sparsek-tune cache import '%s' --dir '%s' && %s/sparsek-tune cache ls --dir '%s'",
+                 bin && *bin ? bin : "build", f2, g2, bin && *bin ? bin : "build", g2);
+        assert_int_equal(skt_run(cmd, &out), 0);
+        assert_non_null(strstr(out, "imported 2 tuned entries"));
+        assert_non_null(strstr(out, "tuned winner of sm_90a/bf16/d128/full/g1/q4096/k4096: 1712.5 us on NVIDIA H100"));
+        free(out);
+        skt_rmtree(f2); skt_rmtree(g2);
+        free(f2); free(g2);
+    }
     /* A corrupt entry is never exported. */
     snprintf(path, sizeof path, "%s/%s.skc", a, y.key);
     size_t nb;

@@ -56,13 +56,18 @@ static void usage_compile(FILE *f) {
 static void usage_cache(FILE *f) {
     fprintf(f,
             "usage: %s cache ls|verify|clean [--dir DIR] [--json]\n"
+            "       %s cache export OUT_DIR [--gpu NAME] [--dir DIR]\n"
+            "       %s cache import IN_DIR [--dir DIR]\n"
             "\n"
-            "  ls      list the entries (family, arch, kernel, registers, spills, size)\n"
+            "  ls      list the entries (family, arch, kernel, registers, spills, size; tuned winners\n"
+            "          with their bucket and time)\n"
             "  verify  check every entry (checksum, lengths, metadata, key); exits 1 if any is bad\n"
             "  clean   remove every entry and leftover temporary file\n"
+            "  export  copy the tuned winners (of GPU NAME, default all) to OUT_DIR, checked\n"
+            "  import  copy the tuned winners of IN_DIR into the cache, checked\n"
             "\n"
             "DIR defaults to $SPARSEK_CACHE_DIR, else $XDG_CACHE_HOME/sparsek, else ~/.cache/sparsek.\n",
-            prog);
+            prog, prog, prog);
 }
 
 static void usage_list(FILE *f) {
@@ -239,18 +244,26 @@ static int cmd_cache(int argc, char **argv) {
         usage_cache(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    const char *action = argv[0], *dir_opt = NULL;
+    const char *action = argv[0], *dir_opt = NULL, *gpu = NULL, *other = NULL;
     int json = 0;
+    const int copy = !strcmp(action, "export") || !strcmp(action, "import");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir_opt = argv[++i];
         else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--gpu") && i + 1 < argc && !strcmp(action, "export")) gpu = argv[++i];
+        else if (copy && !other && argv[i][0] != '-') other = argv[i];
         else {
             fprintf(stderr, "%s cache: unknown argument '%s'\n", prog, argv[i]);
             usage_cache(stderr);
             return 2;
         }
     }
-    if (strcmp(action, "ls") && strcmp(action, "verify") && strcmp(action, "clean")) {
+    if (copy && !other) {
+        fprintf(stderr, "%s cache %s: missing the folder to %s\n", prog, action, action[0] == 'e' ? "write" : "read");
+        usage_cache(stderr);
+        return 2;
+    }
+    if (strcmp(action, "ls") && strcmp(action, "verify") && strcmp(action, "clean") && !copy) {
         fprintf(stderr, "%s cache: unknown action '%s'\n", prog, action);
         usage_cache(stderr);
         return 2;
@@ -260,6 +273,19 @@ static int cmd_cache(int argc, char **argv) {
     if (sk_cache_dir_resolve(dir_opt, &dir, &e)) {
         fprintf(stderr, "%s cache: %s\n", prog, e.msg);
         return 1;
+    }
+    if (copy) {
+        const int exporting = action[0] == 'e';
+        int copied = 0;
+        if (sk_tune_copy_winners(exporting ? dir : other, gpu, exporting ? other : dir, &copied, &e)) {
+            fprintf(stderr, "%s cache %s: %s\n", prog, action, e.msg);
+            free(dir);
+            return 1;
+        }
+        printf("%s %d tuned entr%s %s %s\n", exporting ? "exported" : "imported", copied, copied == 1 ? "y" : "ies",
+               exporting ? "to" : "from", other);
+        free(dir);
+        return 0;
     }
     if (!strcmp(action, "clean")) {
         int removed = 0;
@@ -313,6 +339,8 @@ static int cmd_cache(int argc, char **argv) {
         } else if (!strcmp(action, "ls")) {
             printf("%.16s %-10s %-8s %5d %6d %9zu  %s\n", ent.key, ent.family, ent.arch, ent.registers,
                    ent.spill_stores + ent.spill_loads, ent.cubin_size, ent.kernel_name);
+            if (ent.bucket && ent.bucket[0])
+                printf("                 tuned winner of %s: %.1f us on %s\n", ent.bucket, ent.time_us, ent.gpu);
         } else {
             printf("ok   %s (%s %s)\n", paths[i], ent.family, ent.kernel_name);
         }
