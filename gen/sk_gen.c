@@ -579,33 +579,23 @@ static int job_families(lua_State *L) {
     return 0;
 }
 
-static int job_normalize(lua_State *L) {
+/* Calls gen.<fn>(family, config, arch), which returns a string, and copies the result. */
+static int call_family_fn(lua_State *L, const char *fn) {
     gen_job *j = lua_touserdata(L, 1);
-    push_gen_fn(L, "normalize");
+    push_gen_fn(L, fn);
     lua_pushstring(L, j->family);
     lua_pushstring(L, j->config ? j->config : "");
     lua_pushstring(L, j->arch);
     lua_call(L, 3, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "gen.normalize did not return a string");
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "gen.%s did not return a string", fn);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     j->result = dup_or_flag(j, s, len);
     return 0;
 }
 
-static int job_candidates(lua_State *L) {
-    gen_job *j = lua_touserdata(L, 1);
-    push_gen_fn(L, "candidates");
-    lua_pushstring(L, j->family);
-    lua_pushstring(L, j->config ? j->config : "");
-    lua_pushstring(L, j->arch);
-    lua_call(L, 3, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "gen.candidates did not return a string");
-    size_t len;
-    const char *s = lua_tolstring(L, -1, &len);
-    j->result = dup_or_flag(j, s, len);
-    return 0;
-}
+static int job_normalize(lua_State *L) { return call_family_fn(L, "normalize"); }
+static int job_candidates(lua_State *L) { return call_family_fn(L, "candidates"); }
 
 /* A string field of the table at -1, copied; NUL bytes would truncate it in C, so refused. */
 static char *field_string(lua_State *L, gen_job *j, const char *key) {
