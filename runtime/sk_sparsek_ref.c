@@ -236,6 +236,39 @@ sparsek_status sparsek_reference_sparsek_select(sparsek_runtime *rt, const float
     return SPARSEK_OK;
 }
 
+static int int_cmp(const void *a, const void *b) {
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+sparsek_status sparsek_reference_sparsek_tile_keys(sparsek_runtime *rt, const float *u, int seqlen_k, int pos0,
+                                                   int rows, int topk, int window, int *keys, int *nkeys) {
+    static const char fn[] = "sparsek_reference_sparsek_tile_keys";
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!u || !keys || !nkeys)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: u, keys and nkeys must not be NULL", fn);
+    if (seqlen_k < 1 || rows < 1 || topk < 1 || window < 1)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT,
+                           "%s: seqlen_k = %d, rows = %d, topk = %d, window = %d must all be >= 1", fn, seqlen_k, rows,
+                           topk, window);
+    const int last = pos0 + rows - 1;
+    if (last < 0 || last >= seqlen_k)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: the tile's last position %d is outside [0, %d)", fn, last,
+                           seqlen_k);
+    *nkeys = 0;
+    /* The first row that has candidates: its selection, then every key that becomes a
+     * candidate for a later row of the tile. */
+    int first = pos0 < window ? window : pos0; /* C = [0, pos - window] is empty below pos = window */
+    if (first > last) return SPARSEK_OK;
+    int n = 0;
+    sparsek_status st = sparsek_reference_sparsek_select(rt, u, seqlen_k, first, topk, window, keys, NULL, &n, NULL, NULL);
+    if (st != SPARSEK_OK) return st;
+    qsort(keys, (size_t)n, sizeof *keys, int_cmp);
+    for (int j = first - window + 1; j <= last - window; j++) keys[n++] = j; /* all above S's keys */
+    *nkeys = n;
+    return SPARSEK_OK;
+}
+
 sparsek_status sparsek_reference_sparse_attention_rows(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
                                                        int b, int h, const int *rows, int nrows, double *out,
                                                        double *lse) {

@@ -263,6 +263,16 @@ SPARSEK_API sparsek_status sparsek_reference_sparsek_select(sparsek_runtime *rt,
                                                             double *weights, int *nselected, double *tau,
                                                             double *theta);
 
+/* The key set one query tile must gather (the oracle of the selection kernel): for the rows at
+ * key positions pos0 .. pos0 + rows - 1 (pos0 may be negative: rows before the first key),
+ * every row's selected set S lies inside S(first row with candidates) plus the keys that become
+ * candidates within the tile, because scores do not depend on the query (a key that leaves the
+ * top-k never returns). keys[] (capacity topk + rows) gets that set in ascending order, at most
+ * topk + rows - 1 keys; the window band [pos - window + 1, pos] of each row is not included. */
+SPARSEK_API sparsek_status sparsek_reference_sparsek_tile_keys(sparsek_runtime *rt, const float *u, int seqlen_k,
+                                                               int pos0, int rows, int topk, int window,
+                                                               int *keys, int *nkeys);
+
 /* The SparseK threshold over n candidate scores u[0 .. n) (finite), two ways, for checking
  * one against the other: _sorted is the exact method the reference uses (sort the
  * breakpoints u_j and u_j - 1 of the piecewise-linear f(tau) = sum clamp(u_j - tau, 0, 1) and

@@ -443,6 +443,43 @@ static double check_rows(prob *P, int b, int h) {
     return worst;
 }
 
+/* The tile gather set: every row's selection inside it, ascending, at most k + rows - 1 keys,
+ * and nothing at or above the tile's last candidate bound. */
+static void test_tile_keys(void **state) {
+    (void)state;
+    enum { SK = 400, KMAX = 48, BQ = 64 };
+    float u[SK];
+    int keys[KMAX + BQ], sel[KMAX];
+    for (int it = 0; it < 300; it++) {
+        const int sk = rnd_int(1, SK), k = rnd_int(1, KMAX), w = rnd_int(1, 40), rows = rnd_int(1, BQ);
+        const int pos0 = rnd_int(-rows + 1, sk - rows); /* last row inside [0, sk) */
+        if (pos0 + rows - 1 < 0 || pos0 + rows - 1 >= sk) continue;
+        fill_scores(u, sk, it % 8);
+        int nk = -1;
+        assert_int_equal(sparsek_reference_sparsek_tile_keys(g_rt, u, sk, pos0, rows, k, w, keys, &nk), SPARSEK_OK);
+        assert_true(nk >= 0 && nk <= k + rows - 1);
+        for (int i = 1; i < nk; i++) CHECK(keys[i - 1] < keys[i], "it %d: keys not ascending at %d", it, i);
+        if (nk > 0) CHECK(keys[nk - 1] <= pos0 + rows - 1 - w, "it %d: key %d is no candidate", it, keys[nk - 1]);
+        for (int pos = pos0 < 0 ? 0 : pos0; pos < pos0 + rows; pos++) {
+            int ns;
+            assert_int_equal(sparsek_reference_sparsek_select(g_rt, u, sk, pos, k, w, sel, NULL, &ns, NULL, NULL), SPARSEK_OK);
+            for (int s = 0; s < ns; s++) {
+                int found = 0;
+                for (int i = 0; i < nk && !found; i++) found = keys[i] == sel[s];
+                CHECK(found, "it %d pos %d: selected key %d not gathered", it, pos, sel[s]);
+            }
+        }
+    }
+    /* Bad arguments. */
+    int nk;
+    assert_int_equal(sparsek_reference_sparsek_tile_keys(g_rt, u, 10, 5, 6, 4, 2, keys, &nk), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_sparsek_tile_keys(g_rt, u, 10, -8, 2, 4, 2, keys, &nk), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_sparsek_tile_keys(g_rt, u, 10, 0, 0, 4, 2, keys, &nk), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_reference_sparsek_tile_keys(g_rt, NULL, 10, 0, 2, 4, 2, keys, &nk), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(g_rt), "NULL"));
+    assert_int_equal(sparsek_reference_sparsek_tile_keys(NULL, u, 10, 0, 2, 4, 2, keys, &nk), SPARSEK_INVALID_ARGUMENT);
+}
+
 static void test_attention_vs_brute_force(void **state) {
     (void)state;
     static const struct {
@@ -776,6 +813,7 @@ int main(void) {
         cmocka_unit_test(test_select_cases),
         cmocka_unit_test(test_select_random),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_tile_keys),
         cmocka_unit_test(test_attention_vs_brute_force),
         cmocka_unit_test(test_attention_modes_agree),
         cmocka_unit_test(test_gate_small_weight_vanishes),
