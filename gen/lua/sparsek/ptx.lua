@@ -165,8 +165,9 @@ local function acc_operands(count)
 end
 
 -- D[64 x N] (+)= A[64 x 16] * B[16 x N], A and B in shared memory through descriptors, issued
--- by one warpgroup; each thread holds N/2 f32 accumulators. trans_b = 1 reads B as [N x 16]
--- K-major (e.g. K rows for S = Q K^T).
+-- by one warpgroup; each thread holds N/2 f32 accumulators. B is K x N column-major (K-major)
+-- by default: for S = Q K^T that is K stored [key][d], trans_b = 0. trans_b = 1 reads B stored
+-- N-major ([k][n] row-major): V stored [key][d] for O += P V.
 function ptx.wgmma_ss(n, dtype, arch, trans_b)
   n = wgmma_check(n, dtype, arch)
   local t = trans_b and 1 or 0
