@@ -139,7 +139,8 @@ sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek
     sk_err e;
     char config[512];
     sparsek_status st = check_params(p, &e);
-    if (!st) st = config_for(p, tile_config, device_sms(rt), config, sizeof config, &e);
+    if (!st) st = sk_rt_device(rt, &e); /* once per launch: also makes the context current */
+    if (!st) st = config_for(p, tile_config, rt->info.sm_count, config, sizeof config, &e);
     const sk_kernel *k = NULL;
     if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
     if (st) return sk_rt_fail(rt, &e);

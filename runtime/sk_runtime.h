@@ -22,6 +22,7 @@ typedef struct sk_kernel {
 /* A remembered normalisation: (family, config as asked) -> canonical config. */
 typedef struct sk_norm_memo {
     char *family, *asked, *canonical;
+    char arch[16];
 } sk_norm_memo;
 
 typedef struct sk_err_slot {
@@ -65,8 +66,9 @@ SK_HIDDEN sparsek_status sk_rt_failf(sparsek_runtime *rt, sparsek_status st, con
 /* Initialises the driver and the device once; SPARSEK_NO_DEVICE with the reason otherwise. */
 SK_HIDDEN sparsek_status sk_rt_device(sparsek_runtime *rt, sk_err *err);
 
-/* Finds or builds (cache, else compile) and loads the kernel for (family, config).
- * The returned pointer stays valid for the runtime's life. */
+/* Finds or builds (cache, else compile) and loads the kernel for (family, config). The caller
+ * has made the device ready (sk_rt_device) in this call. The returned pointer stays valid for
+ * the runtime's life. */
 SK_HIDDEN sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, const char *config,
                                       const sk_kernel **out, sk_err *err);
 

@@ -248,15 +248,14 @@ static sparsek_status gen_open_locked(sparsek_runtime *rt, sk_err *err) {
 /* Canonical config for (family, config), remembered so the hot path skips Lua. */
 static sparsek_status normalize(sparsek_runtime *rt, const char *family, const char *config, const char *arch,
                                 char **canonical, sk_err *err) {
-    /* Memo key: the config as asked plus the arch (limits differ per arch). */
-    char *asked = sk_asprintf("%s@%s", config ? config : "", arch);
-    if (!asked) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    /* Memo key: family, the config as asked and the arch (limits differ per arch). */
+    const char *asked = config ? config : "";
     pthread_mutex_lock(&rt->lock);
     for (int i = 0; i < rt->nmemo; i++) {
-        if (!strcmp(rt->memo[i].family, family) && !strcmp(rt->memo[i].asked, asked)) {
-            *canonical = sk_strdup(rt->memo[i].canonical);
+        const sk_norm_memo *m = &rt->memo[i];
+        if (!strcmp(m->family, family) && !strcmp(m->asked, asked) && !strcmp(m->arch, arch)) {
+            *canonical = sk_strdup(m->canonical);
             pthread_mutex_unlock(&rt->lock);
-            free(asked);
             return *canonical ? SPARSEK_OK : sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
         }
     }
@@ -266,10 +265,7 @@ static sparsek_status normalize(sparsek_runtime *rt, const char *family, const c
     sparsek_status st = gen_open_locked(rt, err);
     if (st == SPARSEK_OK) st = sk_gen_normalize(rt->gen, family, config, arch, canonical, err);
     pthread_mutex_unlock(&rt->gen_lock);
-    if (st != SPARSEK_OK) {
-        free(asked);
-        return st;
-    }
+    if (st != SPARSEK_OK) return st;
     pthread_mutex_lock(&rt->lock);
     if (rt->nmemo == rt->memo_cap) {
         int cap = rt->memo_cap ? rt->memo_cap * 2 : 16;
@@ -279,14 +275,13 @@ static sparsek_status normalize(sparsek_runtime *rt, const char *family, const c
     if (rt->nmemo < rt->memo_cap) {
         sk_norm_memo *m = &rt->memo[rt->nmemo];
         m->family = sk_strdup(family);
-        m->asked = asked;
+        m->asked = sk_strdup(asked);
         m->canonical = sk_strdup(*canonical);
-        asked = NULL;
-        if (m->family && m->canonical) rt->nmemo++;
+        snprintf(m->arch, sizeof m->arch, "%s", arch);
+        if (m->family && m->asked && m->canonical) rt->nmemo++;
         else { free(m->family); free(m->asked); free(m->canonical); }
     }
     pthread_mutex_unlock(&rt->lock);
-    free(asked);
     return SPARSEK_OK;
 }
 
@@ -577,11 +572,9 @@ static const sk_kernel *find_kernel(sparsek_runtime *rt, const char *family, con
 
 sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, const char *config, const sk_kernel **out,
                             sk_err *err) {
-    sparsek_status st = sk_rt_device(rt, err);
-    if (st) return st;
     char *canonical = NULL;
     /* Normalisation runs Lua only the first time a (family, config) is asked for. */
-    st = normalize(rt, family, config, rt->info.arch, &canonical, err);
+    sparsek_status st = normalize(rt, family, config, rt->info.arch, &canonical, err);
     if (st) return st;
     const sk_kernel *k = find_kernel(rt, family, canonical);
     if (k) {

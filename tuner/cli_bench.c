@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli_bench.h"
+#include "sk_halfs.h"
 #include "sk_runtime.h"
 
 void sk_bench_usage(FILE *f, const char *prog) {
@@ -98,31 +99,6 @@ static int parse_shape(int argc, char **argv, bench_shape *s, int *iters, int *w
     return 0;
 }
 
-/* Round to nearest even, float -> bf16 / fp16 bits (finite inputs of modest size). */
-static uint16_t to_bits(sparsek_dtype dt, float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if (dt == SPARSEK_BF16) return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-    uint32_t sign = (u >> 16) & 0x8000, mant = u & 0x7fffff;
-    int exp = (int)((u >> 23) & 0xff) - 112;
-    if (exp <= 0) return (uint16_t)sign; /* |x| < 2^-14: flush (N(0,1) samples rarely land here) */
-    uint32_t hbits = (uint32_t)exp << 10 | mant >> 13, rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (hbits & 1))) hbits++;
-    return (uint16_t)(sign | hbits);
-}
-
-static double from_bits(sparsek_dtype dt, uint16_t h) {
-    if (dt == SPARSEK_BF16) {
-        uint32_t u = (uint32_t)h << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    double v = exp == 0 ? ldexp(mant, -24) : exp == 31 ? NAN : ldexp(mant | 0x400, exp - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
@@ -190,7 +166,7 @@ static int run_one(sparsek_runtime *rt, sparsek_attention_params *sets, int nset
             for (int r = 0; r < nrows; r++)
                 for (int x = 0; x < d; x++) {
                     const int64_t off = b * host->o_stride[0] + (int64_t)rows[r] * host->o_stride[1] + h * host->o_stride[2] + x;
-                    const double got = from_bits(host->dtype, o[off]), want = ref[(size_t)r * d + x];
+                    const double got = sk_half_value(host->dtype, o[off]), want = ref[(size_t)r * d + x];
                     err2 += isnan(got) ? INFINITY : (got - want) * (got - want);
                     ref2 += want * want;
                 }
@@ -274,8 +250,8 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
             double u1 = ((x >> 11) + 1.0) / 9007199254740993.0, u2 = (double)(x & 0xffffffff) / 4294967296.0;
             double r = sqrt(-2 * log(u1));
-            dst[i] = to_bits(s.dtype, (float)(r * cos(6.283185307179586 * u2)));
-            if (i + 1 < n) dst[i + 1] = to_bits(s.dtype, (float)(r * sin(6.283185307179586 * u2)));
+            dst[i] = sk_half_from_float(s.dtype, (float)(r * cos(6.283185307179586 * u2)));
+            if (i + 1 < n) dst[i + 1] = sk_half_from_float(s.dtype, (float)(r * sin(6.283185307179586 * u2)));
         }
     }
     host.q = hq; host.k = hk; host.v = hv; host.o = hq;

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sk_halfs.h"
 #include "sk_runtime.h"
 
 #define CHECK_CU(call)                                                                          \
@@ -32,60 +33,6 @@
     } while (0)
 
 static sk_cuda cu;
-
-/* ---- 16-bit floats on the host ----------------------------------------------------------- */
-
-static uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
-    return (uint16_t)(u >> 16);
-}
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static uint16_t f32_to_f16(float f) {
-    /* Exact for the |x| < 8 normal/subnormal range used here; round to nearest even. */
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    uint32_t sign = (u >> 16) & 0x8000;
-    int32_t exp = (int32_t)((u >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = u & 0x7fffff;
-    if (((u >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
-    if (exp <= 0) {
-        if (exp < -10) return (uint16_t)sign;
-        mant |= 0x800000;
-        int shift = 14 - exp;
-        uint32_t h = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = (uint32_t)exp << 10 | mant >> 13;
-    uint32_t rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float f;
-    if (exp == 0) {
-        f = ldexpf((float)mant, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31) {
-        uint32_t u = sign | 0x7f800000 | (mant << 13);
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    uint32_t u = sign | (exp + 112) << 23 | mant << 13;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 
@@ -159,8 +106,6 @@ static void *ref_worker(void *arg) {
     return NULL;
 }
 
-static float to_f32(sparsek_dtype dt, uint16_t h) { return dt == SPARSEK_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
-static uint16_t from_f32(sparsek_dtype dt, float f) { return dt == SPARSEK_BF16 ? f32_to_bf16(f) : f32_to_f16(f); }
 
 static double worst_rel[2]; /* per dtype, over every case run */
 
@@ -181,9 +126,9 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     float *fo = malloc(nq * 4);
     const size_t nl = (size_t)c->b * c->hq * c->sq;
     float *lse = malloc(nl * 4);
-    for (size_t i = 0; i < nq; i++) hq[i] = from_f32(c->dtype, (float)nrand());
-    for (size_t i = 0; i < nk; i++) hk[i] = from_f32(c->dtype, (float)nrand());
-    for (size_t i = 0; i < nk; i++) hv[i] = from_f32(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nq; i++) hq[i] = sk_half_from_float(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hk[i] = sk_half_from_float(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hv[i] = sk_half_from_float(c->dtype, (float)nrand());
     CUdeviceptr dq, dk, dv, dout, dl;
     CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
     CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
@@ -207,7 +152,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     CHECK_CU(cu.cuMemcpyDtoH(lse, dl, nl * 4));
     size_t poisoned = 0;
     for (size_t i = 0; i < nq; i++) {
-        fo[i] = to_f32(c->dtype, ho[i]);
+        fo[i] = (float)sk_half_value(c->dtype, ho[i]);
         if (isnan(fo[i]) || isinf(fo[i])) poisoned++;
     }
     for (size_t i = 0; i < nl; i++)

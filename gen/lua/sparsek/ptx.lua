@@ -149,7 +149,7 @@ local function wgmma_check(n, dtype, arch)
   dtype_info(dtype)
   n = math.tointeger(n)
   if not n or n < 8 or n > 256 or n % 8 ~= 0 then
-    error("ptx: wgmma m64nNk16 needs N a multiple of 8 in [8, 256], got " .. tostring(n), 3)
+    error("ptx: wgmma m64nNk16 needs N a multiple of 8 in [8, 256], got " .. tostring(n), 4)
   end
   return n
 end
@@ -164,52 +164,49 @@ local function acc_operands(count)
   return "{" .. table.concat(regs, ", ") .. "}", table.concat(cons, ", ")
 end
 
+-- One wgmma helper: `a_form` is "ss" (A in shared memory through a descriptor) or "rs" (A in
+-- four 32-bit registers per thread, the m16n8k16 A layout per warp). Operand numbering: the
+-- n/2 accumulators first, then A, the B descriptor and scale_d.
+local function wgmma(n, dtype, arch, trans_b, a_form)
+  n = wgmma_check(n, dtype, arch)
+  local t = trans_b and 1 or 0
+  local count = n // 2
+  local ops, cons = acc_operands(count)
+  local ty = ptx.dtypes[dtype].ptx
+  local a_param, a_ops, a_cons, imm, nexta
+  if a_form == "ss" then
+    a_param, a_ops, a_cons, nexta = "unsigned long long desc_a", ("%%%d"):format(count), '"l"(desc_a)', count + 1
+    imm = ("1, 1, 0, %d"):format(t)    -- scale-a, scale-b, trans-a, trans-b
+  else
+    a_param = "const uint32_t (&a)[4]"
+    a_ops = ("{%%%d, %%%d, %%%d, %%%d}"):format(count, count + 1, count + 2, count + 3)
+    a_cons, nexta = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3])', count + 4
+    imm = ("1, 1, %d"):format(t)       -- scale-a, scale-b, trans-b (no trans-a from registers)
+  end
+  local name = ("wgmma_m64n%dk16_%s_%s_tb%d"):format(n, a_form, dtype, t)
+  return ([[
+// wgmma m64n%dk16, A from %s, B from shared memory (descriptor), %s in, f32 accumulate.
+// scale_d = 0 overwrites d, 1 accumulates into it.
+__device__ __forceinline__ void %s(float (&d)[%d], %s,
+                                                unsigned long long desc_b, int scale_d) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s %s, %s, %%%d, p, %s;\n}\n"
+        : %s
+        : %s, "l"(desc_b), "r"(scale_d));
+}
+]]):format(n, a_form == "ss" and "shared memory (descriptor)" or "registers", dtype, name, count, a_param,
+           nexta + 1, n, ty, ty, ops, a_ops, nexta, imm, cons, a_cons)
+end
+
 -- D[64 x N] (+)= A[64 x 16] * B[16 x N], A and B in shared memory through descriptors, issued
 -- by one warpgroup; each thread holds N/2 f32 accumulators. B is K x N column-major (K-major)
 -- by default: for S = Q K^T that is K stored [key][d], trans_b = 0. trans_b = 1 reads B stored
 -- N-major ([k][n] row-major): V stored [key][d] for O += P V.
-function ptx.wgmma_ss(n, dtype, arch, trans_b)
-  n = wgmma_check(n, dtype, arch)
-  local t = trans_b and 1 or 0
-  local count = n // 2
-  local ops, cons = acc_operands(count)
-  local name = ("wgmma_m64n%dk16_ss_%s_tb%d"):format(n, dtype, t)
-  return ([[
-// wgmma m64n%dk16, A and B from shared memory (descriptors), %s in, f32 accumulate.
-// scale_d = 0 overwrites d, 1 accumulates into it.
-__device__ __forceinline__ void %s(float (&d)[%d], unsigned long long desc_a,
-                                                unsigned long long desc_b, int scale_d) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s %s, %%%d, %%%d, p, 1, 1, 0, %d;\n}\n"
-        : %s
-        : "l"(desc_a), "l"(desc_b), "r"(scale_d));
-}
-]]):format(n, dtype, name, count, count + 2, n, ptx.dtypes[dtype].ptx, ptx.dtypes[dtype].ptx,
-           ops, count, count + 1, t, cons)
-end
+function ptx.wgmma_ss(n, dtype, arch, trans_b) return wgmma(n, dtype, arch, trans_b, "ss") end
 
--- As wgmma_ss with A from registers (four 32-bit registers per thread, the m16n8k16 A layout
--- per warp), as the P operand of O += P V.
-function ptx.wgmma_rs(n, dtype, arch, trans_b)
-  n = wgmma_check(n, dtype, arch)
-  local t = trans_b and 1 or 0
-  local count = n // 2
-  local ops, cons = acc_operands(count)
-  local name = ("wgmma_m64n%dk16_rs_%s_tb%d"):format(n, dtype, t)
-  return ([[
-// wgmma m64n%dk16, A from registers, B from shared memory (descriptor), %s in, f32 accumulate.
-__device__ __forceinline__ void %s(float (&d)[%d], const uint32_t (&a)[4],
-                                                unsigned long long desc_b, int scale_d) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n%dk16.f32.%s.%s %s, {%%%d, %%%d, %%%d, %%%d}, %%%d, p, 1, 1, %d;\n}\n"
-        : %s
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));
-}
-]]):format(n, dtype, name, count, count + 5, n, ptx.dtypes[dtype].ptx, ptx.dtypes[dtype].ptx,
-           ops, count, count + 1, count + 2, count + 3, count + 4, t, cons)
-end
+-- As wgmma_ss with A from registers, as the P operand of O += P V.
+function ptx.wgmma_rs(n, dtype, arch, trans_b) return wgmma(n, dtype, arch, trans_b, "rs") end
 
 -- mbarrier in shared memory: init, arrive (with an expected transaction byte count for TMA),
 -- and a parity wait that spins on try_wait.
