@@ -238,6 +238,27 @@ static void test_generate_fmha(void **state) {
 }
 
 /* Compiles the dense family for three arches; the second request for each comes from disk. */
+/* The wgmma kernels as the heuristic generates them: no spills, and ptxas keeps the wgmma
+ * pipeline asynchronous (it reports "wgmma.mma_async instructions are serialized" when the code
+ * lets an accumulator be touched between issue and wait, or wgmma sit in divergent paths). */
+static void test_wgmma_kernels_stay_async(void **state) {
+    fixture *f = *state;
+    static const char *configs[] = {"d=128 dtype=bf16 causal=0", "d=128 dtype=fp16 causal=1",
+                                    "d=64 dtype=bf16 causal=1", "d=64 dtype=fp16 causal=0 m=192 n=128"};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        sparsek_compiled *c = NULL;
+        sparsek_status st = sparsek_compile(f->rt, "fmha_fwd", configs[i], "sm_90a", &c);
+        if (st != SPARSEK_OK) fail_msg("%s: %s", configs[i], sparsek_last_error(f->rt));
+        assert_non_null(strstr(c->src->config, "path=wgmma"));
+        assert_int_equal(c->from_cache, 0);
+        assert_int_equal(c->spill_stores, 0);
+        assert_int_equal(c->spill_loads, 0);
+        assert_non_null(c->log);
+        if (strstr(c->log, "serialized")) fail_msg("%s: ptxas serialized wgmma:\n%s", configs[i], c->log);
+        sparsek_compiled_free(c);
+    }
+}
+
 static void test_compile_arches_and_cache(void **state) {
     fixture *f = *state;
     const char *arches[] = {"sm_80", "sm_90a", "sm_100a"};
@@ -442,6 +463,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_attention_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generate_fmha, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compile_arches_and_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wgmma_kernels_stay_async, setup, teardown),
         cmocka_unit_test(test_isolated_compile),
         cmocka_unit_test(test_no_disk_cache),
         cmocka_unit_test(test_gridrule),
