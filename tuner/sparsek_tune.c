@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_bench.h"
+#include "cli_tune.h"
 #include "sk_runtime.h"
 #include "sk_tune.h"
 
@@ -24,6 +25,10 @@ static void usage_main(FILE *f) {
             "  cache ls|verify|clean [--dir DIR] [--json]          inspect, check or empty the kernel cache\n"
             "  list FAMILY [key=value ...] [--arch ARCH] [--all] [--json]\n"
             "                                                      the tuner's candidates (and pruned ones, with reasons)\n"
+            "  tune [FAMILY] [--preset standard | --shapes FILE] [--budget S] [--json]\n"
+            "                                                      tune on the GPU; winners per shape bucket into the cache\n"
+            "  show [CACHE_DIR] [--json]                           the tuned winners per bucket, with times\n"
+            "  load DIR [--check] [--json]                         time loading DIR; --check runs and times its winners\n"
             "  families                                            list kernel families and their keys\n"
             "  info                                                describe the GPU and the setup\n"
             "\n"
@@ -534,6 +539,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "families")) return cmd_families(argc - 2, argv + 2);
     if (!strcmp(cmd, "list")) return cmd_list(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tune")) return sk_cli_tune(argc - 2, argv + 2, prog);
+    if (!strcmp(cmd, "show")) return sk_cli_show(argc - 2, argv + 2, prog);
+    if (!strcmp(cmd, "load")) return sk_cli_load(argc - 2, argv + 2, prog);
     fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
     usage_main(stderr);
     return 2;

@@ -1,0 +1,460 @@
+/* test_autotune.c — the tuning driver without a GPU (a fake measurement; real candidates and
+ * real compiles), tuned entries in the cache (several buckets per entry), the runtime's choice
+ * by bucket with nearest fallback, shape sets, and the `tune`/`show`/`load` command lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <unistd.h>
+
+#include "sk_autotune.h"
+#include "sk_cache.h"
+#include "sk_test_util.h"
+#include "sk_tuned.h"
+
+static const char *bin(void) {
+    const char *b = getenv("SPARSEK_TEST_BIN");
+    return b && *b ? b : "build";
+}
+
+/* Fake GPU: stages=3 is fastest but wrong; m=64 beats m=128 (the heuristic at d=64). */
+typedef struct fake {
+    int calls;
+} fake;
+
+static void fake_measure(void *ctx, const char *config, sk_tune_result *r) {
+    fake *f = ctx;
+    f->calls++;
+    if (strstr(config, "stages=3")) {
+        r->status = SK_TUNE_WRONG;
+        r->median_us = 10;
+        r->rel_err = 0.7;
+        snprintf(r->note, sizeof r->note, "relative error 0.7");
+    } else {
+        r->status = SK_TUNE_OK;
+        r->median_us = strstr(config, "m=64 ") ? 50 : 60;
+        r->rel_err = 1e-3;
+    }
+}
+
+static const char *shapes_text = "# two lengths of one problem, tiles fixed but stages\n"
+                                 "b=1 h=4 s=512 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+                                 "\n"
+                                 "b=1 h=4 sq=2048 sk=2048 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2  # same\n";
+
+static void run_fake(const char *dir, fake *f, double budget, sk_autotune_report *r) {
+    sk_tune_shape *shapes = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_autotune_parse_shapes(shapes_text, &shapes, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 2);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.disable_disk_cache = 1;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sk_autotune_options o;
+    sk_autotune_options_init(&o);
+    o.shapes = shapes;
+    o.nshapes = n;
+    o.cache_dir = dir;
+    o.budget_s = budget;
+    o.jobs = 2;
+    o.fake_measure = fake_measure;
+    o.fake_ctx = f;
+    o.fake_arch = "sm_90a";
+    o.fake_gpu = "Fake H100";
+    if (sk_autotune_run(rt, &o, r, &e)) fail_msg("%s", e.msg);
+    sparsek_runtime_destroy(rt);
+    free(shapes);
+}
+
+static void test_driver(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("atune");
+    fake f = {0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(r.nbuckets, 2);
+    if (r.finished != 2) fail_msg("finished %d: %s / %s", r.finished, r.buckets[0].note, r.buckets[1].note);
+    assert_int_equal(r.skipped, 0);
+    const sk_autotune_bucket *b = &r.buckets[0];
+    assert_string_equal(b->bucket, "sm_90a/bf16/d64/causal/g1/q512/k512");
+    assert_string_equal(r.buckets[1].bucket, "sm_90a/bf16/d64/causal/g1/q2048/k2048");
+    assert_int_equal(b->candidates, 3); /* stages 2 and 3, and the heuristic (m=128) */
+    assert_int_equal(b->wrong, 1);
+    assert_non_null(strstr(b->wrong_list, "stages=3"));
+    assert_non_null(strstr(b->winner, "m=64 "));
+    assert_null(strstr(b->winner, "stages=3")); /* fastest, but wrong: never wins */
+    assert_float_equal(b->winner_us, 50, 0);
+    assert_non_null(strstr(b->heuristic, "m=128"));
+    assert_float_equal(b->heuristic_us, 60, 0);
+    assert_int_equal(f.calls, 6);
+    sk_autotune_report_free(&r);
+
+    /* The winners are in the cache: one entry (the same config won both buckets), with both
+     * buckets and their times; the candidates' cubins stay in tuning/. */
+    char **paths = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1);
+    sk_cache_entry ent;
+    assert_int_equal(sk_cache_read(paths[0], &ent, &e), SPARSEK_OK);
+    sk_tuned_win w[4];
+    assert_int_equal(sk_tuned_parse(ent.bucket, ent.time_us, w, 4), 2);
+    assert_string_equal(ent.gpu, "Fake H100");
+    assert_float_equal(w[0].us, 50, 0);
+    sk_cache_entry_clear(&ent);
+    free(paths[0]);
+    free(paths);
+    char sub[1024];
+    snprintf(sub, sizeof sub, "%s/tuning", dir);
+    assert_int_equal(sk_cache_list(sub, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+
+    /* Resume: a second run measures nothing and gives the same winners. */
+    f.calls = 0;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(f.calls, 0);
+    assert_int_equal(r.finished, 2);
+    assert_int_equal(r.measured_now, 0);
+    assert_float_equal(r.buckets[1].winner_us, 50, 0);
+    sk_autotune_report_free(&r);
+
+    /* show, through the CLI. */
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "2 buckets in 1 entry"));
+    assert_non_null(strstr(out, "sm_90a/bf16/d64/causal/g1/q2048/k2048"));
+    assert_non_null(strstr(out, "Fake H100"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s' --json", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"time_us\": 50.000"));
+    assert_non_null(strstr(out, "\"buckets\": 2, \"entries\": 1, \"bad\": 0"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* A budget already spent: nothing is measured, every bucket is reported skipped, no winner. */
+static void test_budget(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("abudget");
+    fake f = {0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 1e-9, &r);
+    assert_int_equal(f.calls, 0);
+    assert_int_equal(r.finished, 0);
+    assert_int_equal(r.skipped, 2);
+    assert_true(r.budget_hit);
+    assert_non_null(strstr(r.stop_reason, "budget"));
+    assert_non_null(strstr(r.buckets[1].note, "budget"));
+    sk_autotune_report_free(&r);
+    char **paths = NULL;
+    int n = -1;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 0);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static void test_bucket_field(void **state) {
+    (void)state;
+    sk_tuned_win w[4];
+    assert_int_equal(sk_tuned_parse("", 0, w, 4), 0);
+    assert_int_equal(sk_tuned_parse(NULL, 0, w, 4), 0);
+    assert_int_equal(sk_tuned_parse("sm_90a/bf16/d128/causal/g1/q4096/k4096", 12.5, w, 4), 1);
+    assert_float_equal(w[0].us, 12.5, 0);
+    assert_int_equal(sk_tuned_parse("sm_90a/bf16/d128/full/g1/q512/k512@3.5  sm_90a/bf16/d128/full/g1/q1024/k1024@7", 1, w, 4),
+                     2);
+    assert_string_equal(w[1].bucket, "sm_90a/bf16/d128/full/g1/q1024/k1024");
+    assert_float_equal(w[1].us, 7, 0);
+    const char *bad[] = {"sm_90a/bf16/d128/full/g1/q1000/k512", "sm_90a/bf16/d128/full/g1/q512/k512@",
+                         "sm_90a/bf16/d128/full/g1/q512/k512@x", "sm_90a/bf16/d128/full/g1/q512/k512@inf", "@5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(sk_tuned_parse(bad[i], 1, w, 4), -1);
+    assert_int_equal(sk_tuned_parse("sm_80/fp16/d64/full/g1/q1/k1 sm_80/fp16/d64/full/g1/q2/k2", 1, w, 1), -1);
+    /* Format round trip, set and remove. */
+    double t;
+    int n = sk_tuned_parse("sm_80/fp16/d64/full/g1/q1/k1", 4, w, 4);
+    n = sk_tuned_set(w, n, "sm_80/fp16/d64/full/g1/q2/k2", 9);
+    n = sk_tuned_set(w, n, "sm_80/fp16/d64/full/g1/q1/k1", 5);
+    assert_int_equal(n, 2);
+    char *s = sk_tuned_format(w, n, &t);
+    assert_string_equal(s, "sm_80/fp16/d64/full/g1/q1/k1@5 sm_80/fp16/d64/full/g1/q2/k2@9");
+    assert_float_equal(t, 5, 0);
+    sk_tuned_win back[4];
+    assert_int_equal(sk_tuned_parse(s, 0, back, 4), 2);
+    assert_float_equal(back[1].us, 9, 0);
+    free(s);
+    n = sk_tuned_remove(w, n, "sm_80/fp16/d64/full/g1/q1/k1");
+    assert_int_equal(n, 1);
+    s = sk_tuned_format(w, n, &t);
+    assert_string_equal(s, "sm_80/fp16/d64/full/g1/q2/k2"); /* one bucket: the plain form */
+    assert_float_equal(t, 9, 0);
+    free(s);
+}
+
+/* A valid entry with fake cubin bytes. */
+static void make_entry(sk_cache_entry *e, const char *config, const char *bucket, double us) {
+    memset(e, 0, sizeof *e);
+    e->family = "fmha_fwd"; e->arch = "sm_90a"; e->template_name = "t";
+    e->config = (char *)config; e->kernel_name = "k"; e->grid_rule = "1 1 1";
+    e->gen_digest = "digest"; e->toolchain = "nvrtc-13.0"; e->options = "-O3";
+    e->block[0] = e->block[1] = e->block[2] = 1;
+    e->cluster[0] = e->cluster[1] = e->cluster[2] = 1;
+    e->bucket = (char *)bucket; e->gpu = (char *)(bucket[0] ? "G" : ""); e->time_us = us;
+    e->cubin = (void *)"\177ELF fake cubin";
+    e->cubin_size = 16;
+    sk_cache_key(e->gen_digest, e->family, e->config, e->options, e->toolchain, e->arch, e->key);
+}
+
+/* A bucket has one winner: writing a new winner takes the bucket off the old one. */
+static void test_write_winner(void **state) {
+    (void)state;
+    char *work = skt_tmpdir("wwork"), *dir = skt_tmpdir("wdir");
+    sk_cache_entry a, b;
+    sk_err e;
+    make_entry(&a, "d=64 m=64", "", 0);
+    make_entry(&b, "d=64 m=128", "", 0);
+    assert_int_equal(sk_cache_store(work, &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(work, &b, &e), SPARSEK_OK);
+    const char *b1 = "sm_90a/bf16/d64/full/g1/q512/k512", *b2 = "sm_90a/bf16/d64/full/g1/q2048/k2048";
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, 10, "G", &e), SPARSEK_OK);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b2, 20, "G", &e), SPARSEK_OK);
+    assert_int_equal(sk_autotune_write_winner(work, dir, b.key, "sm_90a", b1, 8, "G", &e), SPARSEK_OK);
+    char path[1024];
+    sk_cache_entry x;
+    sk_tuned_win w[4];
+    snprintf(path, sizeof path, "%s/%s.skc", dir, a.key);
+    assert_int_equal(sk_cache_read(path, &x, &e), SPARSEK_OK);
+    assert_int_equal(sk_tuned_parse(x.bucket, x.time_us, w, 4), 1);
+    assert_string_equal(w[0].bucket, b2);
+    assert_float_equal(w[0].us, 20, 0);
+    sk_cache_entry_clear(&x);
+    snprintf(path, sizeof path, "%s/%s.skc", dir, b.key);
+    assert_int_equal(sk_cache_read(path, &x, &e), SPARSEK_OK);
+    assert_string_equal(x.bucket, b1);
+    assert_float_equal(x.time_us, 8, 0);
+    sk_cache_entry_clear(&x);
+    /* Missing entry, bad time. */
+    char nokey[65];
+    memset(nokey, 'a', 64);
+    nokey[64] = 0;
+    assert_int_equal(sk_autotune_write_winner(work, dir, nokey, "sm_90a", b1, 8, "G", &e), SPARSEK_CACHE_MISS);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, NAN, "G", &e), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, 0, "G", &e), SPARSEK_INVALID_ARGUMENT);
+    skt_rmtree(work); skt_rmtree(dir);
+    free(work); free(dir);
+}
+
+/* The runtime's choice: exact bucket, nearest tuned bucket, heuristic (no tuned bucket for the
+ * head dim); a pretend device, since the table only needs the arch. */
+static void test_runtime_choice(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("rchoice");
+    sk_cache_entry a, b, c;
+    sk_err e;
+    make_entry(&a, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512@10 sm_90a/bf16/d64/full/g1/q8192/k8192@30", 10);
+    make_entry(&b, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20);
+    make_entry(&c, "causal=0 d=64 dtype=bf16 m=32", "sm_80/bf16/d64/full/g1/q2048/k2048", 5); /* other arch */
+    c.arch = "sm_80";
+    sk_cache_key(c.gen_digest, c.family, c.config, c.options, c.toolchain, c.arch, c.key);
+    assert_int_equal(sk_cache_store(dir, &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &b, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &c, &e), SPARSEK_OK);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    sk_rt_tuned_scan(rt, 1, 0);
+    assert_int_equal(sk_rt_tuned_count(rt), 3);
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64;
+    char cfg[512], used[96];
+    double us = 0;
+    const struct { int sq, sk; const char *cfg, *used; double us; } want[] = {
+        {512, 512, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", 10},
+        {2000, 2000, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20},
+        {3000, 3000, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20}, /* nearest */
+        {100000, 70000, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q8192/k8192", 30},
+        {1, 1, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", 10},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        p.seqlen_q = want[i].sq;
+        p.seqlen_k = want[i].sk;
+        assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 1);
+        assert_string_equal(cfg, want[i].cfg);
+        assert_string_equal(used, want[i].used);
+        assert_float_equal(us, want[i].us, 0);
+    }
+    p.causal = 1; /* nothing tuned for causal: the heuristic */
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 0);
+    p.causal = 0;
+    p.head_dim = 128;
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL), 0);
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static int messages;
+static char last_message[1024];
+static void on_log(void *user, const char *msg) {
+    (void)user;
+    messages++;
+    snprintf(last_message, sizeof last_message, "%s", msg);
+}
+
+/* No tuned entry for the device: said once, through the log callback. */
+static void test_heuristic_said_once(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("once");
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    ro.log = on_log;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    snprintf(rt->info.name, sizeof rt->info.name, "Pretend GPU");
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 64;
+    char cfg[512];
+    messages = 0;
+    for (int i = 0; i < 3; i++) assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL), 0);
+    assert_int_equal(messages, 1);
+    assert_non_null(strstr(last_message, "heuristic"));
+    assert_non_null(strstr(last_message, "Pretend GPU"));
+    sparsek_runtime_destroy(rt);
+    /* Opted in to first-run tuning without a GPU: it says so and create still succeeds. */
+    messages = 0;
+    ro.autotune = 1;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sparsek_device_info info;
+    assert_int_equal(sparsek_runtime_device_info(rt, &info), SPARSEK_OK);
+    if (!info.has_device) {
+        assert_int_equal(messages, 1);
+        assert_non_null(strstr(last_message, "autotune: no GPU"));
+    }
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static void test_shapes(void **state) {
+    (void)state;
+    sk_tune_shape *s = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_autotune_preset("standard", &s, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 24);
+    /* Every shape its own bucket; d, dtype and mask all covered. */
+    char seen[24][96];
+    int d64 = 0, fp16 = 0, causal = 0;
+    for (int i = 0; i < n; i++) {
+        sparsek_attention_params p;
+        sk_tune_shape_params(&s[i], &p);
+        sk_bucket b;
+        sk_bucket_of("sm_90a", &p, &b);
+        sk_bucket_format(&b, seen[i], sizeof seen[i]);
+        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
+        d64 += s[i].d == 64;
+        fp16 += s[i].dtype == SPARSEK_FP16;
+        causal += s[i].causal;
+    }
+    assert_int_equal(d64, 12);
+    assert_int_equal(fp16, 12);
+    assert_int_equal(causal, 12);
+    free(s);
+    assert_int_equal(sk_autotune_preset("huge", &s, &n, &e), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(e.msg, "unknown preset 'huge'"));
+    assert_int_equal(sk_autotune_parse_shapes("b=2 h=32 hkv=8 s=4096 d=128 causal=1 warps=4\n", &s, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(s[0].hkv, 8);
+    assert_int_equal(s[0].sk, 4096);
+    assert_string_equal(s[0].tiles, "warps=4");
+    free(s);
+    const struct { const char *text, *msg; } bad[] = {
+        {"b=1 h=4 d=64\n", "line 1: give the sequence lengths"},
+        {"s=64\nb=x s=64\n", "line 2: bad value 'x' for b"},
+        {"s=64 dtype=fp8\n", "bad value 'fp8' for dtype"},
+        {"s=64 h=6 hkv=4\n", "not a multiple"},
+        {"s=64 causal=2\n", "bad value '2' for causal"},
+        {"s=64 nonsense\n", "expected key=value"},
+        {"# nothing\n\n", "no shapes given"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sk_autotune_parse_shapes(bad[i].text, &s, &n, &e), SPARSEK_INVALID_ARGUMENT);
+        if (!strstr(e.msg, bad[i].msg)) fail_msg("'%s': message '%s' lacks '%s'", bad[i].text, e.msg, bad[i].msg);
+        assert_null(s);
+    }
+}
+
+static void expect(const char *args, int want_rc, const char *needle) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune %s", bin(), args);
+    const int rc = skt_run(cmd, &out);
+    if (rc != want_rc) fail_msg("'%s' exited %d (want %d):\n%s", args, rc, want_rc, out);
+    if (needle && !strstr(out, needle)) fail_msg("'%s' output lacks '%s':\n%s", args, needle, out);
+    free(out);
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    expect("tune --help", 0, "usage: sparsek-tune tune");
+    expect("show --help", 0, "usage: sparsek-tune show");
+    expect("load --help", 0, "usage: sparsek-tune load DIR");
+    expect("--help", 0, "tune [FAMILY]");
+    expect("tune --budget 0", 2, "--budget wants a number of seconds > 0");
+    expect("tune --budget abc", 2, "--budget wants");
+    expect("tune --iters 5", 2, "--iters wants an integer >= 10");
+    expect("tune --jobs 0", 2, "--jobs wants");
+    expect("tune vec_add", 2, "no tuner for family 'vec_add'");
+    expect("tune --preset standard --shapes x", 2, "not both");
+    expect("tune --preset tiny", 2, "unknown preset 'tiny'");
+    expect("tune --shapes /nonexistent/shapes.txt", 2, "/nonexistent/shapes.txt");
+    expect("tune --frob", 2, "unknown or incomplete argument '--frob'");
+    expect("show --frob", 2, "unknown argument");
+    expect("load", 2, "missing DIR");
+    /* Without a GPU, tune and load fail with the reason, not a crash. */
+    char *out = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune info", bin());
+    skt_run(cmd, &out);
+    const int gpu = strstr(out, "device        none") == NULL;
+    free(out);
+    if (!gpu) {
+        char *dir = skt_tmpdir("tcli"), args[1024];
+        snprintf(args, sizeof args, "tune --preset standard --dir '%s'", dir);
+        expect(args, 1, "SPARSEK_NO_DEVICE: tuning needs a GPU");
+        snprintf(args, sizeof args, "load '%s' --check", dir);
+        expect(args, 1, "no GPU");
+        skt_rmtree(dir);
+        free(dir);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
+        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
+        cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
+        cmocka_unit_test(test_budget),        cmocka_unit_test(test_cli),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
