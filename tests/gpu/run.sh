@@ -74,6 +74,10 @@ PY
   step "NVRTC unavailable: load, check and re-time every standard shape with the runtime's own choice (goal: spread within 3%)"
   SPARSEK_NVRTC_LIBRARY=/nonexistent/libnvrtc.so SPARSEK_CACHE_DIR=/nonexistent "$bin/sparsek-tune" load "$out/pretuned" --check --preset standard 2>&1 | tee "$out/retime.log"; r=${PIPESTATUS[0]}
   echo "load --check exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "bench: tuned winner (nearest bucket) vs the heuristic on shapes outside the standard set"
+  for args in "b=1 h=16 s=4096 d=128 causal=1" "b=4 h=32 hkv=8 s=1024 d=64" "b=1 h=16 s=16384 d=128"; do
+    "$bin/sparsek-tune" bench fmha_fwd $args --load "$out/pretuned" --iters 30 2>&1 | tee -a "$out/tune-bench.log" | grep -E "^(heuristic|tuned|shape)"
+  done
   step "gpu_fmha --reload: an untuned shape served by the nearest tuned bucket, NVRTC disabled"
   "$bin/gpu_fmha" --reload "$out/pretuned" 2>&1 | tee "$out/reload.log" | tail -n 3; r=${PIPESTATUS[0]}
   [[ $r == 0 ]] || rc_all=1
