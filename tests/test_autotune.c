@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sk_autotune.h"
@@ -25,10 +26,12 @@ static const char *bin(void) {
 /* Fake GPU: stages=3 is fastest but wrong; m=64 beats m=128 (the heuristic at d=64). */
 typedef struct fake {
     int calls;
+    int exit_after; /* > 0: the process dies at that measurement (a kill mid-run) */
 } fake;
 
 static void fake_measure(void *ctx, const char *config, sk_tune_result *r) {
     fake *f = ctx;
+    if (f->exit_after && f->calls == f->exit_after) _exit(0);
     f->calls++;
     if (strstr(config, "stages=3")) {
         r->status = SK_TUNE_WRONG;
@@ -77,7 +80,7 @@ static void run_fake(const char *dir, fake *f, double budget, sk_autotune_report
 static void test_driver(void **state) {
     (void)state;
     char *dir = skt_tmpdir("atune");
-    fake f = {0};
+    fake f = {0, 0};
     sk_autotune_report r;
     run_fake(dir, &f, 0, &r);
     assert_int_equal(r.nbuckets, 2);
@@ -142,6 +145,46 @@ static void test_driver(void **state) {
     assert_non_null(strstr(out, "\"time_us\": 50.000"));
     assert_non_null(strstr(out, "\"buckets\": 2, \"entries\": 1, \"bad\": 0"));
     free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune cache ls --dir '%s'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "tuned winner of sm_90a/bf16/d64/causal/g1/q512/k512: 50.0 us on Fake H100"));
+    assert_non_null(strstr(out, "tuned winner of sm_90a/bf16/d64/causal/g1/q2048/k2048: 50.0 us on Fake H100"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* A run killed after 4 of the 6 measurements: the rerun measures the other 2 and finishes. */
+static void test_killed_run_resumes(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("akill");
+    pid_t pid = fork();
+    if (pid == 0) {
+        fake f = {0, 4};
+        sk_autotune_report r;
+        run_fake(dir, &f, 0, &r);
+        _exit(1); /* not reached */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char **paths = NULL;
+    int n = -1;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1); /* the first bucket's winner was written before the kill */
+    free(paths[0]);
+    free(paths);
+    fake f = {0, 0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(f.calls, 2);
+    assert_int_equal(r.measured_now, 2);
+    assert_int_equal(r.finished, 2);
+    assert_int_equal(r.tried, 6);
+    assert_int_equal(r.buckets[1].wrong, 1);
+    assert_float_equal(r.buckets[1].heuristic_us, 60, 0);
+    sk_autotune_report_free(&r);
     skt_rmtree(dir);
     free(dir);
 }
@@ -150,7 +193,7 @@ static void test_driver(void **state) {
 static void test_budget(void **state) {
     (void)state;
     char *dir = skt_tmpdir("abudget");
-    fake f = {0};
+    fake f = {0, 0};
     sk_autotune_report r;
     run_fake(dir, &f, 1e-9, &r);
     assert_int_equal(f.calls, 0);
@@ -454,7 +497,8 @@ int main(void) {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
         cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
-        cmocka_unit_test(test_budget),        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "cli_tune.h"
 #include "sk_runtime.h"
 #include "sk_tune.h"
+#include "sk_tuned.h"
 
 static const char *prog = "sparsek-tune";
 
@@ -344,8 +345,11 @@ static int cmd_cache(int argc, char **argv) {
         } else if (!strcmp(action, "ls")) {
             printf("%.16s %-10s %-8s %5d %6d %9zu  %s\n", ent.key, ent.family, ent.arch, ent.registers,
                    ent.spill_stores + ent.spill_loads, ent.cubin_size, ent.kernel_name);
-            if (ent.bucket && ent.bucket[0])
-                printf("                 tuned winner of %s: %.1f us on %s\n", ent.bucket, ent.time_us, ent.gpu);
+            sk_tuned_win w[16];
+            const int nw = ent.bucket && ent.bucket[0] ? sk_tuned_parse(ent.bucket, ent.time_us, w, 16) : 0;
+            for (int j = 0; j < nw; j++)
+                printf("                 tuned winner of %s: %.1f us on %s\n", w[j].bucket, w[j].us, ent.gpu);
+            if (nw < 0) printf("                 tuned winner (bucket field unreadable or over 16 buckets): %s\n", ent.bucket);
         } else {
             printf("ok   %s (%s %s)\n", paths[i], ent.family, ent.kernel_name);
         }
