@@ -73,8 +73,9 @@ typedef struct sparsek_runtime_options {
     /* First-run tuning. When the device has no tuned kernels in the cache folder and
      * `autotune` is 1 (or $SPARSEK_AUTOTUNE is 1), sparsek_runtime_create tunes the standard
      * shape set (README, "Tuning") for at most `autotune_budget_s` seconds (0: 300; or
-     * $SPARSEK_AUTOTUNE_BUDGET) and stores the winners there. Otherwise calls use the
-     * heuristic tile choice and the runtime says so once through `log`. */
+     * $SPARSEK_AUTOTUNE_BUDGET) and stores the winners there; -1: never, whatever the
+     * variable says. Otherwise calls use the heuristic tile choice and the runtime says so once
+     * through `log`. Tuning never makes the create fail. */
     int autotune;
     double autotune_budget_s;
     /* Informational messages (which kernels are used, tuning progress): called with a
