@@ -75,16 +75,22 @@ int sk_tuned_remove(sk_tuned_win *w, int n, const char *bucket) {
 /* ---- the runtime's table ------------------------------------------------------------------ */
 
 /* Adds or replaces (family, bucket); called with tuned_lock held. */
-static void add_locked(sparsek_runtime *rt, const sk_bucket *b, const char *family, const char *config, double us,
-                       int pinned) {
+static void add_locked(sparsek_runtime *rt, const sk_bucket *b, const char *family, const char *config,
+                       const char *gpu, double us, int pinned) {
     for (int i = 0; i < rt->ntuned; i++) {
         sk_tuned_item *t = &rt->tuned[i];
         if (strcmp(t->family, family) || memcmp(&t->b, b, sizeof *b)) continue;
         if (t->pinned && !pinned) return;
-        char *c = sk_strdup(config);
-        if (!c) return;
+        char *c = sk_strdup(config), *g = sk_strdup(gpu ? gpu : "");
+        if (!c || !g) {
+            free(c);
+            free(g);
+            return;
+        }
         free(t->config);
+        free(t->gpu);
         t->config = c;
+        t->gpu = g;
         t->us = us;
         t->pinned = pinned;
         return;
@@ -100,10 +106,11 @@ static void add_locked(sparsek_runtime *rt, const sk_bucket *b, const char *fami
     t->b = *b;
     t->family = sk_strdup(family);
     t->config = sk_strdup(config);
+    t->gpu = sk_strdup(gpu ? gpu : "");
     t->us = us;
     t->pinned = pinned;
-    if (t->family && t->config) rt->ntuned++;
-    else { free(t->family); free(t->config); }
+    if (t->family && t->config && t->gpu) rt->ntuned++;
+    else { free(t->family); free(t->config); free(t->gpu); }
 }
 
 void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *e, int pinned) {
@@ -117,16 +124,17 @@ void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *e, int pin
         sk_err err;
         /* A bucket of another arch would never match a call; the entry's arch must agree. */
         if (sk_bucket_parse(w[i].bucket, &b, &err) == SPARSEK_OK && !strcmp(b.arch, e->arch))
-            add_locked(rt, &b, e->family, e->config, w[i].us, pinned);
+            add_locked(rt, &b, e->family, e->config, e->gpu, w[i].us, pinned);
     }
     pthread_mutex_unlock(&rt->tuned_lock);
     free(w);
 }
 
-int sk_rt_tuned_count(sparsek_runtime *rt) {
+int sk_rt_tuned_count(sparsek_runtime *rt, int same_gpu) {
     int n = 0;
     pthread_mutex_lock(&rt->tuned_lock);
-    for (int i = 0; i < rt->ntuned; i++) n += !strcmp(rt->tuned[i].b.arch, rt->info.arch);
+    for (int i = 0; i < rt->ntuned; i++)
+        n += !strcmp(rt->tuned[i].b.arch, rt->info.arch) && (!same_gpu || !strcmp(rt->tuned[i].gpu, rt->info.name));
     pthread_mutex_unlock(&rt->tuned_lock);
     return n;
 }
@@ -152,7 +160,7 @@ void sk_rt_tuned_scan(sparsek_runtime *rt, int force, int say) {
         }
         free(paths);
     }
-    if (say && sk_rt_tuned_count(rt) == 0)
+    if (say && sk_rt_tuned_count(rt, 0) == 0)
         sk_rt_note(rt,
                    "no tuned kernels for %s (%s) in %s: using the heuristic tile choice; run "
                    "'sparsek-tune tune --preset standard' or set SPARSEK_AUTOTUNE=1 to tune",
@@ -169,7 +177,9 @@ int sk_rt_tuned_config(sparsek_runtime *rt, const char *family, const sparsek_at
     int best = -1, best_cost = 0;
     for (int i = 0; i < rt->ntuned; i++) {
         if (strcmp(rt->tuned[i].family, family)) continue;
-        const int c = sk_bucket_distance(&want, &rt->tuned[i].b);
+        int c = sk_bucket_distance(&want, &rt->tuned[i].b);
+        /* Another GPU's winner only when this GPU has none for the (dtype, d, mask). */
+        if (c >= 0 && strcmp(rt->tuned[i].gpu, rt->info.name)) c += 1 << 20;
         if (c >= 0 && (best < 0 || c < best_cost)) {
             best = i;
             best_cost = c;
@@ -189,6 +199,7 @@ void sk_rt_tuned_free(sparsek_runtime *rt) {
     for (int i = 0; i < rt->ntuned; i++) {
         free(rt->tuned[i].family);
         free(rt->tuned[i].config);
+        free(rt->tuned[i].gpu);
     }
     free(rt->tuned);
     rt->tuned = NULL;

@@ -41,6 +41,7 @@ SK_HIDDEN int sk_tuned_remove(sk_tuned_win *w, int n, const char *bucket);
 typedef struct sk_tuned_item {
     sk_bucket b;
     char *family, *config;
+    char *gpu;  /* the GPU it was tuned on */
     double us;
     int pinned; /* from sparsek_runtime_load: a folder scan does not replace it */
 } sk_tuned_item;
@@ -51,10 +52,13 @@ SK_HIDDEN void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *
  * with `say`, says (sk_rt_note) when the device has no tuned entry at all. The device must be
  * ready. */
 SK_HIDDEN void sk_rt_tuned_scan(sparsek_runtime *rt, int force, int say);
-/* Tuned entries the table holds for the device's arch. */
-SK_HIDDEN int sk_rt_tuned_count(sparsek_runtime *rt);
+/* Tuned buckets the table holds for the device's arch (with same_gpu: tuned on a GPU of the
+ * device's name). */
+SK_HIDDEN int sk_rt_tuned_count(sparsek_runtime *rt, int same_gpu);
 /* The tuned config for a call of `family` with p's shape: 1 and cfg filled (with the bucket
- * used in `used` and its tuned time in *us, both may be NULL), else 0. */
+ * used in `used` and its tuned time in *us, both may be NULL), else 0. Winners tuned on a GPU of
+ * the device's name come first (nearest bucket among them), then those of other GPUs of the
+ * same arch. */
 SK_HIDDEN int sk_rt_tuned_config(sparsek_runtime *rt, const char *family, const sparsek_attention_params *p,
                                  char *cfg, size_t n, char *used, size_t used_n, double *us);
 SK_HIDDEN void sk_rt_tuned_free(sparsek_runtime *rt);

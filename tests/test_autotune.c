@@ -316,6 +316,14 @@ static void test_runtime_choice(void **state) {
     assert_int_equal(sk_cache_store(dir, &a, &e), SPARSEK_OK);
     assert_int_equal(sk_cache_store(dir, &b, &e), SPARSEK_OK);
     assert_int_equal(sk_cache_store(dir, &c, &e), SPARSEK_OK);
+    /* Tuned on another GPU of the arch: closer for 3000 (q4096), but this GPU's own q2048
+     * winner comes first; the only d=256 winner is used as it is. */
+    sk_cache_entry o1, o2;
+    make_entry(&o1, "causal=0 d=64 dtype=bf16 m=256", "sm_90a/bf16/d64/full/g1/q4096/k4096", 1);
+    make_entry(&o2, "causal=0 d=256 dtype=bf16 m=64", "sm_90a/bf16/d256/full/g1/q512/k512", 2);
+    o1.gpu = o2.gpu = "Other";
+    assert_int_equal(sk_cache_store(dir, &o1, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &o2, &e), SPARSEK_OK);
     sparsek_runtime_options ro;
     sparsek_runtime_options_init(&ro);
     ro.cache_dir = dir;
@@ -323,7 +331,10 @@ static void test_runtime_choice(void **state) {
     assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
     snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
     sk_rt_tuned_scan(rt, 1, 0);
-    assert_int_equal(sk_rt_tuned_count(rt), 3);
+    assert_int_equal(sk_rt_tuned_count(rt, 0), 5);
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 0); /* the device's name is "" */
+    snprintf(rt->info.name, sizeof rt->info.name, "G");
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 3);
     sparsek_attention_params p;
     memset(&p, 0, sizeof p);
     p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64;
@@ -349,6 +360,10 @@ static void test_runtime_choice(void **state) {
     p.causal = 0;
     p.head_dim = 128;
     assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL), 0);
+    p.head_dim = 256;
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 1);
+    assert_string_equal(cfg, "causal=0 d=256 dtype=bf16 m=64");
+    assert_float_equal(us, 2, 0);
     sparsek_runtime_destroy(rt);
     skt_rmtree(dir);
     free(dir);

@@ -500,11 +500,11 @@ int sk_cli_load(int argc, char **argv, const char *prog) {
         jstr(stdout, info.name);
         printf(", \"status\": \"%s\", \"device_init_ms\": %.3f, \"load_ms\": %.3f, \"loaded\": %d, \"rejected\": %d, "
                "\"tuned_buckets\": %d",
-               sparsek_status_name(st), 1e3 * (t1 - t0), 1e3 * (t2 - t1), loaded, rejected, sk_rt_tuned_count(rt));
+               sparsek_status_name(st), 1e3 * (t1 - t0), 1e3 * (t2 - t1), loaded, rejected, sk_rt_tuned_count(rt, 0));
     } else {
         printf("device init  %.1f ms (%s)\n", 1e3 * (t1 - t0), info.name);
         printf("load         %.1f ms: sparsek_runtime_load(%s) = %s, %d loaded, %d rejected, %d tuned buckets\n",
-               1e3 * (t2 - t1), dir, sparsek_status_name(st), loaded, rejected, sk_rt_tuned_count(rt));
+               1e3 * (t2 - t1), dir, sparsek_status_name(st), loaded, rejected, sk_rt_tuned_count(rt, 0));
     }
     if (st) {
         if (json) printf("}\n");

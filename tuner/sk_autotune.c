@@ -650,7 +650,7 @@ void sk_autotune_first_run(sparsek_runtime *rt) {
         return;
     }
     sk_rt_tuned_scan(rt, 0, 0);
-    if (sk_rt_tuned_count(rt) > 0) return; /* tuned before: nothing to do */
+    if (sk_rt_tuned_count(rt, 1) > 0) return; /* this GPU was tuned before: nothing to do */
     double budget = rt->opts.autotune_budget_s;
     const char *b = getenv("SPARSEK_AUTOTUNE_BUDGET");
     if (!(budget > 0) && b && *b) budget = strtod(b, NULL);
