@@ -1,6 +1,8 @@
 /* test_autotune.c — the tuning driver without a GPU (a fake measurement; real candidates and
  * real compiles), tuned entries in the cache (several buckets per entry), the runtime's choice
- * by bucket with nearest fallback, shape sets, and the `tune`/`show`/`load` command lines. */
+ * by bucket with nearest fallback, shape sets, the `tune`/`show`/`load` command lines, and the
+ * GPU paths end to end (inputs, reference check, event timing, loading without NVRTC, first-run
+ * tuning) on a pretend driver that computes attention on the host (tests/fake_gpu.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -507,13 +510,153 @@ static void test_cli(void **state) {
     }
 }
 
+/* ---- the GPU paths on a pretend driver (tests/fake_gpu.c) ---------------------------------- */
+
+static char *fake_dir, *fake_lib;
+
+/* Builds the pretend driver; NULL (and the tests using it skip) where no compiler works. */
+static const char *fake_gpu(void) {
+    if (fake_lib) return fake_lib[0] ? fake_lib : NULL;
+    fake_dir = skt_tmpdir("fakegpu");
+    fake_lib = malloc(2048);
+    snprintf(fake_lib, 2048, "%s/libfakecuda.so", fake_dir);
+    const char *home = getenv("CUDA_HOME");
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "${CC:-cc} -shared -fPIC -O2 -I'%s/include' -Iruntime -o '%s' tests/fake_gpu.c -lm",
+             home && *home ? home : "/usr/local/cuda", fake_lib);
+    if (skt_run(cmd, &out) != 0) {
+        fprintf(stderr, "note: cannot build the pretend driver (%s); its tests are skipped\n", out);
+        fake_lib[0] = 0;
+    }
+    free(out);
+    return fake_lib[0] ? fake_lib : NULL;
+}
+
+static const char *fake_shapes =
+    "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+    "b=2 h=4 hkv=2 sq=100 sk=300 d=64 dtype=fp16 causal=0 m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+
+/* tune -> show -> load --check without NVRTC -> bench, as on the device, through the CLI. */
+static void test_cli_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("fakecli"), shapes[1024], cmd[8192], *out = NULL;
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    assert_int_equal(skt_write_file(shapes, fake_shapes, strlen(fake_shapes)), 0);
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' %s/sparsek-tune tune --shapes '%s' --dir '%s/c' --jobs 2 --json",
+             lib, bin(), shapes, dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    /* Both buckets tuned; the stages=3 kernels compute a wrong result: reported, never winners. */
+    assert_non_null(strstr(out, "\"gpu\": \"Fake GPU\""));
+    assert_non_null(strstr(out, "\"finished\": 2, \"skipped\": 0"));
+    assert_non_null(strstr(out, "\"bucket\": \"sm_90a/bf16/d64/causal/g1/q64/k64\""));
+    assert_non_null(strstr(out, "\"bucket\": \"sm_90a/fp16/d64/full/g2/q128/k512\""));
+    assert_non_null(strstr(out, "\"wrong\": 1"));
+    for (const char *p = out; (p = strstr(p, "\"winner\": ")) != NULL; p++) {
+        const char *end = strchr(p + 11, ',');
+        assert_non_null(end);
+        if (memmem(p, (size_t)(end - p), "stages=3", 8)) fail_msg("a wrong candidate won:\n%s", out);
+    }
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s/c'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "2 buckets"));
+    free(out);
+    /* The winners load and run without NVRTC; the re-times match the pretend clock exactly. */
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_NVRTC_LIBRARY=/nonexistent %s/sparsek-tune load '%s/c' --check --shapes '%s'",
+             lib, bin(), dir, shapes);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "2 loaded, 0 rejected, 2 tuned buckets"));
+    assert_non_null(strstr(out, "checked 2 shape(s): 0 failed; worst re-time spread vs the tuned time 0.0%"));
+    free(out);
+    /* A shape of no tuned bucket runs the nearest bucket's winner (still no NVRTC). */
+    snprintf(shapes, sizeof shapes, "%s/other.txt", dir);
+    assert_int_equal(skt_write_file(shapes, "b=1 h=2 s=200 d=64 dtype=bf16 causal=1\n", 39), 0);
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_NVRTC_LIBRARY=/nonexistent %s/sparsek-tune load '%s/c' --check --shapes '%s'",
+             lib, bin(), dir, shapes);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    const char *line = strstr(out, "\nsm_90a/bf16/d64/causal/g1/q256/k256 ");
+    assert_non_null(line);
+    const char *eol = strchr(line + 1, '\n');
+    assert_non_null(eol);
+    if (!memmem(line, (size_t)(eol - line), " sm_90a/bf16/d64/causal/g1/q64/k64 ", 35) ||
+        !memmem(line, (size_t)(eol - line), "  ok", 4))
+        fail_msg("want the q64/k64 winner, checked ok:\n%s", out);
+    free(out);
+    /* bench: the heuristic against the loaded winner. */
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_CACHE_DIR='%s/bc' %s/sparsek-tune bench fmha_fwd b=1 h=2 s=64 "
+             "d=64 causal=1 --iters 10 --load '%s/c'", lib, dir, bin(), dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "heuristic "));
+    assert_non_null(strstr(out, "winner of sm_90a/bf16/d64/causal/g1/q64/k64"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* First-run tuning: opted in, a GPU with nothing tuned: the runtime tunes (here a small shapes
+ * file), keeps the winners and uses them; the next runtime finds them and does not tune. */
+static void test_first_run_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("firstrun"), shapes[1024];
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    const char *one = "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+    assert_int_equal(skt_write_file(shapes, one, strlen(one)), 0);
+    setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
+    setenv("SPARSEK_AUTOTUNE_SHAPES", shapes, 1);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    ro.log = on_log;
+    ro.autotune = 1;
+    messages = 0;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    assert_true(messages >= 3); /* starting, the bucket, the summary */
+    assert_non_null(strstr(last_message, "autotune: 1 of 1 buckets tuned"));
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 1);
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.q = p.k = p.v = p.o = (void *)(uintptr_t)256;
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 2; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 64;
+    p.causal = 1;
+    sparsek_attention_params_set_layout(&p, 0);
+    char cfg[512], heur[512];
+    sk_err e;
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    assert_int_equal(sk_fmha_heuristic_config(rt, &p, heur, sizeof heur, &e), SPARSEK_OK);
+    assert_non_null(strstr(cfg, "sunroll=")); /* a full tuned config, not the heuristic's short form */
+    assert_string_not_equal(cfg, heur);
+    sparsek_runtime_destroy(rt);
+    messages = 0;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    assert_int_equal(messages, 0); /* tuned already: nothing to do, nothing said */
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    assert_non_null(strstr(cfg, "sunroll="));
+    sparsek_runtime_destroy(rt);
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    unsetenv("SPARSEK_AUTOTUNE_SHAPES");
+    skt_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
         cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
         cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
+        cmocka_unit_test(test_first_run_on_pretend_gpu),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (fake_dir) skt_rmtree(fake_dir);
+    free(fake_dir);
+    free(fake_lib);
+    return rc;
 }

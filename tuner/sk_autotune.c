@@ -657,10 +657,18 @@ void sk_autotune_first_run(sparsek_runtime *rt) {
     if (!(budget > 0)) budget = 300;
     sk_tune_shape *shapes = NULL;
     int n = 0;
-    if (sk_autotune_preset("standard", &shapes, &n, &e) != SPARSEK_OK) return;
-    sk_rt_note(rt, "autotune: no tuned kernels for %s (%s) in %s; tuning the standard shape set (%d buckets) "
-               "within %.0f s",
-               rt->info.name, rt->info.arch, rt->cache_dir, n, budget);
+    const char *file = getenv("SPARSEK_AUTOTUNE_SHAPES");
+    char *text = NULL;
+    size_t size;
+    sparsek_status st = file && *file ? sk_read_file(file, &text, &size, &e) : SPARSEK_OK;
+    if (!st) st = text ? sk_autotune_parse_shapes(text, &shapes, &n, &e) : sk_autotune_preset("standard", &shapes, &n, &e);
+    free(text);
+    if (st) {
+        sk_rt_note(rt, "autotune: %s; using the heuristic tile choice", e.msg);
+        return;
+    }
+    sk_rt_note(rt, "autotune: no tuned kernels for %s (%s) in %s; tuning %s (%d buckets) within %.0f s", rt->info.name,
+               rt->info.arch, rt->cache_dir, file && *file ? file : "the standard shape set", n, budget);
     sk_autotune_options o;
     sk_autotune_options_init(&o);
     o.shapes = shapes;
@@ -670,7 +678,7 @@ void sk_autotune_first_run(sparsek_runtime *rt) {
     o.progress = first_run_progress;
     o.user = rt;
     sk_autotune_report r;
-    sparsek_status st = sk_autotune_run(rt, &o, &r, &e);
+    st = sk_autotune_run(rt, &o, &r, &e);
     if (st) sk_rt_note(rt, "autotune failed: %s; using the heuristic tile choice", e.msg);
     else
         sk_rt_note(rt, "autotune: %d of %d buckets tuned in %.0f s (%d skipped%s%s)", r.finished, r.nbuckets,

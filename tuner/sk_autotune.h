@@ -102,8 +102,8 @@ SK_HIDDEN sparsek_status sk_autotune_write_winner(const char *from_dir, const ch
                                                   sk_err *err);
 
 /* First-run tuning at sparsek_runtime_create (opts.autotune or $SPARSEK_AUTOTUNE=1): tunes the
- * standard set when the device has no tuned entry in the cache folder. Never fails; says what
- * it did through sk_rt_note. */
+ * standard set ($SPARSEK_AUTOTUNE_SHAPES: a shapes file instead) when the device has no tuned
+ * entry of its own in the cache folder. Never fails; says what it did through sk_rt_note. */
 SK_HIDDEN void sk_autotune_first_run(sparsek_runtime *rt);
 
 #endif
