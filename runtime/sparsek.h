@@ -79,8 +79,9 @@ typedef struct sparsek_runtime_options {
     int autotune;
     double autotune_budget_s;
     /* Informational messages (which kernels are used, tuning progress): called with a
-     * NUL-terminated line. NULL: stderr when $SPARSEK_VERBOSE is set and not "0", else silent.
-     * Errors never go here: they are statuses with sparsek_last_error. */
+     * NUL-terminated line, on the thread whose call it is about. NULL: stderr when
+     * $SPARSEK_VERBOSE is set and not "0", else silent. Errors never go here: they are statuses
+     * with sparsek_last_error. */
     void (*log)(void *user, const char *message);
     void *log_user;
 } sparsek_runtime_options;
