@@ -59,16 +59,19 @@ sparsek_status sk_bucket_parse(const char *s, sk_bucket *b, sk_err *err) {
     return SPARSEK_OK;
 }
 
+int sk_bucket_distance(const sk_bucket *want, const sk_bucket *h) {
+    if (strcmp(h->arch, want->arch) || h->dtype != want->dtype || h->head_dim != want->head_dim ||
+        h->causal != want->causal)
+        return -1;
+    return 2 * (abs(h->q_log2 - want->q_log2) + abs(h->k_log2 - want->k_log2)) + (h->group != want->group);
+}
+
 int sk_bucket_nearest(const sk_bucket *want, const sk_bucket *have, int n) {
     int best = -1;
     int best_cost = 0; /* in half steps */
     for (int i = 0; i < n; i++) {
-        const sk_bucket *h = &have[i];
-        if (strcmp(h->arch, want->arch) || h->dtype != want->dtype || h->head_dim != want->head_dim ||
-            h->causal != want->causal)
-            continue;
-        int cost = 2 * (abs(h->q_log2 - want->q_log2) + abs(h->k_log2 - want->k_log2)) + (h->group != want->group);
-        if (best < 0 || cost < best_cost) {
+        const int cost = sk_bucket_distance(want, &have[i]);
+        if (cost >= 0 && (best < 0 || cost < best_cost)) {
             best = i;
             best_cost = cost;
         }

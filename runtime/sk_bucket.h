@@ -25,6 +25,9 @@ SK_HIDDEN void sk_bucket_of(const char *arch, const sparsek_attention_params *p,
 /* Writes the text form; returns 0, or -1 if it does not fit. */
 SK_HIDDEN int sk_bucket_format(const sk_bucket *b, char *out, size_t n);
 SK_HIDDEN sparsek_status sk_bucket_parse(const char *s, sk_bucket *b, sk_err *err);
+/* Cost of serving `want` with `have` in half steps (0: the same bucket), or -1 when they are not
+ * compatible (another arch, dtype, head dim or mask). */
+SK_HIDDEN int sk_bucket_distance(const sk_bucket *want, const sk_bucket *have);
 /* Index in have[0..n) of the bucket to use for `want` (exact, else nearest compatible), or -1. */
 SK_HIDDEN int sk_bucket_nearest(const sk_bucket *want, const sk_bucket *have, int n);
 

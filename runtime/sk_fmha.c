@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sk_runtime.h"
+#include "sk_tuned.h"
 
 /* Must match struct FmhaFwdParams in templates/fmha_fwd_sm80.cut (same order, same types). */
 typedef struct sk_fmha_kernel_params {
@@ -129,11 +130,18 @@ sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const spars
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_attention_forward_config: NULL argument");
     sk_err e;
     sparsek_status st = check_params(p, &e);
-    if (!st) {
-        const int sms = device_sms(rt);
+    const int sms = st ? 0 : device_sms(rt);
+    if (!st && !(sms > 0 && sk_rt_tuned_config(rt, "fmha_fwd", p, buf, buf_size, NULL, 0, NULL)))
         st = config_for(p, NULL, sms, sms > 0 ? rt->info.arch : "", buf, buf_size, &e);
-    }
     return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
+}
+
+sparsek_status sk_fmha_heuristic_config(sparsek_runtime *rt, const sparsek_attention_params *p, char *buf, size_t n,
+                                        sk_err *err) {
+    sparsek_status st = check_params(p, err);
+    if (st) return st;
+    const int sms = device_sms(rt);
+    return config_for(p, NULL, sms, sms > 0 ? rt->info.arch : "", buf, n, err);
 }
 
 sparsek_status sparsek_attention_forward(sparsek_runtime *rt, const sparsek_attention_params *p, void *stream) {
@@ -148,7 +156,10 @@ sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek
     char config[512];
     sparsek_status st = check_params(p, &e);
     if (!st) st = sk_rt_device(rt, &e); /* once per launch: also makes the context current */
-    if (!st) st = config_for(p, tile_config, rt->info.sm_count, rt->info.arch, config, sizeof config, &e);
+    /* No tile config asked: the tuned winner of the call's bucket (or the nearest), else the
+     * heuristic (sk_tuned.h). */
+    if (!st && !((!tile_config || !*tile_config) && sk_rt_tuned_config(rt, "fmha_fwd", p, config, sizeof config, NULL, 0, NULL)))
+        st = config_for(p, tile_config, rt->info.sm_count, rt->info.arch, config, sizeof config, &e);
     const sk_kernel *k = NULL;
     if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
     if (st) return sk_rt_fail(rt, &e);

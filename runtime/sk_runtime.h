@@ -55,6 +55,12 @@ struct sparsek_runtime {
     sk_norm_memo *memo;
     int nmemo, memo_cap;
     int loaded, rejected;     /* sparsek_runtime_load statistics */
+
+    /* Tuned winners per shape bucket (sk_tuned.c), guarded by tuned_lock. */
+    pthread_mutex_t tuned_lock;
+    struct sk_tuned_item *tuned;
+    int ntuned, tuned_cap;
+    int tuned_scanned;        /* the cache folder was scanned for tuned entries */
 };
 
 /* Records err in the calling thread's slot for rt and returns its status. */

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sk_autotune.h"
 #include "sk_isolate.h"
 #include "sk_runtime.h"
+#include "sk_tuned.h"
 
 /* ---- status names ------------------------------------------------------------------------ */
 
@@ -129,7 +131,9 @@ sparsek_status sparsek_runtime_create(sparsek_runtime **out, const sparsek_runti
     }
     pthread_mutex_init(&rt->lock, NULL);
     pthread_mutex_init(&rt->gen_lock, NULL);
+    pthread_mutex_init(&rt->tuned_lock, NULL);
     *out = rt;
+    sk_autotune_first_run(rt); /* opt-in; never fails the create */
     return SPARSEK_OK;
 }
 
@@ -146,6 +150,7 @@ void sparsek_runtime_destroy(sparsek_runtime *rt) {
         free(rt->memo[i].family); free(rt->memo[i].asked); free(rt->memo[i].canonical);
     }
     free(rt->memo);
+    sk_rt_tuned_free(rt);
     if (rt->cuda_state == 1) rt->cu.cuDevicePrimaryCtxRelease(rt->dev);
     if (rt->cuda_state != 0) sk_cuda_close(&rt->cu);
     sk_gen_close(rt->gen);
@@ -157,6 +162,7 @@ void sparsek_runtime_destroy(sparsek_runtime *rt) {
     pthread_key_delete(rt->err_key);
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->gen_lock);
+    pthread_mutex_destroy(&rt->tuned_lock);
     free(rt->cache_dir);
     free(rt->gen_path);
     free(rt);
@@ -621,6 +627,7 @@ sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir) {
                                  ent.dynamic_smem, ent.cubin, 1, &k, &ee);
         if (st == SPARSEK_OK) {
             loaded++;
+            sk_rt_tuned_add_entry(rt, &ent, 1); /* its buckets, if it is a tuned winner */
         } else {
             rejected++;
             last = ee;

@@ -70,6 +70,20 @@ typedef struct sparsek_runtime_options {
     int isolate_compiles;        /* 1: compile in a child process (crash/hang safe) */
     unsigned compile_timeout_ms; /* child compile time limit; 0: 120000 */
     const char *gen_path;        /* NULL: $SPARSEK_GEN_PATH, else the scripts built into the library */
+    /* First-run tuning. When the device has no tuned kernels in the cache folder and
+     * `autotune` is 1 (or $SPARSEK_AUTOTUNE is 1), sparsek_runtime_create tunes the standard
+     * shape set (README, "Tuning") for at most `autotune_budget_s` seconds (0: 300; or
+     * $SPARSEK_AUTOTUNE_BUDGET) and stores the winners there; -1: never, whatever the
+     * variable says. Otherwise calls use the heuristic tile choice and the runtime says so once
+     * through `log`. Tuning never makes the create fail. */
+    int autotune;
+    double autotune_budget_s;
+    /* Informational messages (which kernels are used, tuning progress): called with a
+     * NUL-terminated line, on the thread whose call it is about. NULL: stderr when
+     * $SPARSEK_VERBOSE is set and not "0", else silent. Errors never go here: they are statuses
+     * with sparsek_last_error. */
+    void (*log)(void *user, const char *message);
+    void *log_user;
 } sparsek_runtime_options;
 
 /* Fills `opts` with the defaults. */
@@ -187,7 +201,9 @@ SPARSEK_API sparsek_status sparsek_attention_params_set_layout(sparsek_attention
                                                                int layout);
 
 /* Launches on `stream` (a CUstream; NULL is the legacy default stream). No host synchronisation
- * and no device allocation. The first call for a configuration may compile (then caches). */
+ * and no device allocation. The first call for a configuration may compile (then caches).
+ * The kernel is the tuned winner of p's shape bucket, else of the nearest tuned bucket, else the
+ * heuristic choice: a missing tuning never makes a call fail. */
 SPARSEK_API sparsek_status sparsek_attention_forward(sparsek_runtime *rt,
                                                      const sparsek_attention_params *p,
                                                      void *stream);
@@ -210,7 +226,9 @@ SPARSEK_API sparsek_status sparsek_reference_attention_rows(sparsek_runtime *rt,
                                                             int b, int h, const int *rows, int nrows,
                                                             double *out, double *lse);
 
-/* The config string sparsek_attention_forward would use for `p` (for tooling and tests). */
+/* The config string sparsek_attention_forward would use for `p` (for tooling and tests): the
+ * tuned winner of p's shape bucket or of the nearest tuned bucket (README, "Shape buckets"),
+ * else the heuristic choice. */
 SPARSEK_API sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt,
                                                             const sparsek_attention_params *p,
                                                             char *buf, size_t buf_size);

@@ -12,17 +12,21 @@
 #include "cli_bench.h"
 #include "sk_halfs.h"
 #include "sk_runtime.h"
+#include "sk_tuned.h"
 
 void sk_bench_usage(FILE *f, const char *prog) {
     fprintf(f,
             "usage: %s bench fmha_fwd [b=1] [h=16] [hkv=H] [s=4096 | sq=.. sk=..] [d=128] [dtype=bf16]\n"
-            "                          [causal=0] [layout=bshd|bhsd] [TILE KEYS ...] [--iters N] [--warmup N] [--json]\n"
+            "                          [causal=0] [layout=bshd|bhsd] [TILE KEYS ...] [--iters N] [--warmup N]\n"
+            "                          [--load DIR] [--json]\n"
             "\n"
-            "Times dense attention on the local GPU: the tile config given by the tile keys (m, n, warps,\n"
-            "stages, layout, minblocks, qregs, sunroll; see '%s families') and the default choice, each\n"
-            "checked first against the float64 reference on sampled rows (random N(0,1) inputs).\n"
+            "Times dense attention on the local GPU: the heuristic choice, the cached tuned winner of the\n"
+            "shape's bucket (or the nearest tuned bucket) when the cache (or DIR, loaded first with\n"
+            "sparsek_runtime_load) has one, and the tile config given by the tile keys (m, n, warps,\n"
+            "stages, layout, minblocks, qregs, sunroll; see '%s families'), each checked first against the\n"
+            "float64 reference on sampled rows (random N(0,1) inputs).\n"
             "Prints the median and minimum over --iters runs (default 50, after --warmup 10), TFLOP/s\n"
-            "(4*B*H*Sq*Sk*D, halved for causal) and the speed-up over the default. Needs a GPU.\n",
+            "(4*B*H*Sq*Sk*D, halved for causal) and the speed-up over the heuristic. Needs a GPU.\n",
             prog, prog);
 }
 
@@ -41,7 +45,8 @@ static int parse_int(const char *v, int *out) {
 }
 
 /* Problem keys go to the shape; anything else is a tile key for the kernel config. */
-static int parse_shape(int argc, char **argv, bench_shape *s, int *iters, int *warmup, int *json, const char *prog) {
+static int parse_shape(int argc, char **argv, bench_shape *s, int *iters, int *warmup, int *json, const char **load,
+                       const char *prog) {
     memset(s, 0, sizeof *s);
     s->b = 1; s->h = 16; s->hkv = 0; s->sq = s->sk = 4096; s->d = 128; s->dtype = SPARSEK_BF16;
     *iters = 50; *warmup = 10; *json = 0;
@@ -52,6 +57,7 @@ static int parse_shape(int argc, char **argv, bench_shape *s, int *iters, int *w
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) { *json = 1; continue; }
+        if (!strcmp(a, "--load") && i + 1 < argc) { *load = argv[++i]; continue; }
         if ((!strcmp(a, "--iters") || !strcmp(a, "--warmup")) && i + 1 < argc) {
             int *dst = a[2] == 'i' ? iters : warmup;
             if (parse_int(argv[++i], dst) || (dst == iters && *dst < 1)) {
@@ -206,7 +212,8 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { sk_bench_usage(stdout, prog); return 0; }
     bench_shape s;
     int iters, warmup, json;
-    int rc = parse_shape(argc, argv, &s, &iters, &warmup, &json, prog);
+    const char *load = NULL;
+    int rc = parse_shape(argc, argv, &s, &iters, &warmup, &json, &load, prog);
     if (rc) { sk_bench_usage(stderr, prog); return rc; }
 
     sparsek_runtime *rt = NULL;
@@ -215,6 +222,11 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
     sparsek_device_info info;
     if (sparsek_runtime_device_info(rt, &info) || !info.has_device) {
         fprintf(stderr, "%s bench: no GPU: %s\n", prog, rt->cuda_err.msg[0] ? rt->cuda_err.msg : sparsek_last_error(rt));
+        sparsek_runtime_destroy(rt);
+        return 1;
+    }
+    if (load && sparsek_runtime_load(rt, load)) {
+        fprintf(stderr, "%s bench: %s\n", prog, sparsek_last_error(rt));
         sparsek_runtime_destroy(rt);
         return 1;
     }
@@ -237,9 +249,13 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
     uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2);
     sparsek_attention_params *sets = calloc((size_t)nsets, sizeof *sets);
     CUdeviceptr *mem = calloc((size_t)nsets * 4, sizeof *mem);
-    bench_result tuned, dflt;
+    bench_result tuned, dflt, heur;
     memset(&tuned, 0, sizeof tuned);
     memset(&dflt, 0, sizeof dflt);
+    memset(&heur, 0, sizeof heur);
+    char heur_tiles[512] = "path=mma", tuned_cfg[512] = "", tuned_bucket[96] = "";
+    double tuned_us = 0;
+    int have_tuned = 0;
     rc = 1;
     if (!hq || !hk || !hv || !sets || !mem) { fprintf(stderr, "%s bench: out of memory\n", prog); goto fail; }
     uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -267,27 +283,54 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
         CU_TRY(cu->cuMemcpyHtoD(m[2], hv, nk * 2), "cuMemcpyHtoD");
         sets[i].q = (void *)m[0]; sets[i].k = (void *)m[1]; sets[i].v = (void *)m[2]; sets[i].o = (void *)m[3];
     }
-    if (run_one(rt, sets, nsets, &host, nq, "", iters, warmup, &dflt, prog)) goto fail;
+    {
+        /* The heuristic with its tile keys spelled out (so the tuned winner cannot stand in for
+         * it; "path=mma" alone leaves every tile key to the family's auto choice). */
+        char hcfg[512];
+        sk_err e;
+        if (sk_fmha_heuristic_config(rt, &sets[0], hcfg, sizeof hcfg, &e)) {
+            fprintf(stderr, "%s bench: %s\n", prog, e.msg);
+            goto fail;
+        }
+        size_t used = strlen(heur_tiles);
+        for (char *save = NULL, *t = strtok_r(hcfg, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            if (strncmp(t, "d=", 2) && strncmp(t, "dtype=", 6) && strncmp(t, "causal=", 7) && used + strlen(t) + 2 < sizeof heur_tiles)
+                used += (size_t)snprintf(heur_tiles + used, sizeof heur_tiles - used, " %s", t);
+        have_tuned = sk_rt_tuned_config(rt, "fmha_fwd", &sets[0], tuned_cfg, sizeof tuned_cfg, tuned_bucket,
+                                        sizeof tuned_bucket, &tuned_us);
+    }
+    if (run_one(rt, sets, nsets, &host, nq, heur_tiles, iters, warmup, &heur, prog)) goto fail;
+    /* What sparsek_attention_forward runs: the tuned winner, else the heuristic again. */
+    if (have_tuned && run_one(rt, sets, nsets, &host, nq, "", iters, warmup, &dflt, prog)) goto fail;
+    if (!have_tuned) dflt = heur;
     if (*s.tiles && run_one(rt, sets, nsets, &host, nq, s.tiles, iters, warmup, &tuned, prog)) goto fail;
     const double flops = 4.0 * s.b * s.h * (double)s.sq * s.sk * s.d / (s.causal ? 2 : 1);
     const bench_result *best = *s.tiles ? &tuned : &dflt;
     if (json) {
         printf("{\"device\": \"%s\", \"b\": %d, \"h\": %d, \"hkv\": %d, \"sq\": %d, \"sk\": %d, \"d\": %d, \"dtype\": \"%s\", "
                "\"causal\": %d, \"buffer_sets\": %d, \"iters\": %d, \"config\": \"%s\", \"median_us\": %.3f, "
-               "\"min_us\": %.3f, \"tflops\": %.1f, \"rel_err\": %.3g, \"default_config\": \"%s\", \"default_median_us\": %.3f}\n",
+               "\"min_us\": %.3f, \"tflops\": %.1f, \"rel_err\": %.3g, \"default_config\": \"%s\", \"default_median_us\": %.3f, "
+               "\"heuristic_config\": \"%s\", \"heuristic_median_us\": %.3f, \"tuned_bucket\": \"%s\", \"tuned_us\": %.3f}\n",
                info.name, s.b, s.h, s.hkv, s.sq, s.sk, s.d, s.dtype == SPARSEK_BF16 ? "bf16" : "fp16", s.causal, nsets, iters,
                best->config, best->median_us, best->min_us, flops / best->median_us / 1e6, best->rel_err, dflt.config,
-               dflt.median_us);
+               dflt.median_us, heur.config, heur.median_us, have_tuned ? tuned_bucket : "", tuned_us);
     } else {
         printf("device   %s (%s)\n", info.name, info.arch);
         printf("shape    b=%d h=%d hkv=%d sq=%d sk=%d d=%d %s %s, %d buffer set(s), %d runs\n", s.b, s.h, s.hkv, s.sq, s.sk,
                s.d, s.dtype == SPARSEK_BF16 ? "bf16" : "fp16", s.causal ? "causal" : "full", nsets, iters);
-        printf("default  %-60s median %9.1f us  min %9.1f us  %6.1f TFLOP/s  rel err %.2e\n", dflt.config, dflt.median_us,
-               dflt.min_us, flops / dflt.median_us / 1e6, dflt.rel_err);
+        printf("heuristic %-60s median %9.1f us  min %9.1f us  %6.1f TFLOP/s  rel err %.2e\n", heur.config,
+               heur.median_us, heur.min_us, flops / heur.median_us / 1e6, heur.rel_err);
+        if (have_tuned)
+            printf("tuned     %-60s median %9.1f us  min %9.1f us  %6.1f TFLOP/s  rel err %.2e  (%.2fx the heuristic; "
+                   "winner of %s, tuned at %.1f us)\n",
+                   dflt.config, dflt.median_us, dflt.min_us, flops / dflt.median_us / 1e6, dflt.rel_err,
+                   heur.median_us / dflt.median_us, tuned_bucket, tuned_us);
+        else
+            printf("tuned     none for this shape's bucket (sparsek_attention_forward runs the heuristic)\n");
         if (*s.tiles)
-            printf("asked    %-60s median %9.1f us  min %9.1f us  %6.1f TFLOP/s  rel err %.2e  (%.2fx the default)\n",
+            printf("asked     %-60s median %9.1f us  min %9.1f us  %6.1f TFLOP/s  rel err %.2e  (%.2fx the heuristic)\n",
                    tuned.config, tuned.median_us, tuned.min_us, flops / tuned.median_us / 1e6, tuned.rel_err,
-                   dflt.median_us / tuned.median_us);
+                   heur.median_us / tuned.median_us);
     }
     rc = 0;
 fail:

@@ -21,6 +21,8 @@ static void clean(char *s) {
 }
 
 static sparsek_status append_line(const char *log_path, const char *bucket, const sk_tune_result *r, sk_err *err) {
+    if (r->status < SK_TUNE_OK || r->status > SK_TUNE_FAILED)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "only ok, wrong and failed results are logged");
     sk_tune_result c = *r;
     clean(c.config);
     clean(c.note);
@@ -45,6 +47,11 @@ static sparsek_status append_line(const char *log_path, const char *bucket, cons
     close(fd);
     if (bad) return sk_fail(err, SPARSEK_IO, "cannot append to %s: %s", log_path, strerror(saved));
     return SPARSEK_OK;
+}
+
+sparsek_status sk_tune_log_append(const char *log_path, const char *bucket, const sk_tune_result *r, sk_err *err) {
+    if (!log_path || !bucket || !r) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "sk_tune_log_append: NULL argument");
+    return append_line(log_path, bucket, r, err);
 }
 
 static int parse_line(char *line, const char *bucket, sk_tune_result *r) {
@@ -127,12 +134,17 @@ sparsek_status sk_tune_bucket(const char *log_path, const char *bucket, char *co
     int ndone = 0;
     sparsek_status st = sk_tune_log_read(log_path, bucket, &done, &ndone, err);
     if (st) return st;
-    for (int i = 0; i < n; i++) {
+    int stopped = 0;
+    for (int i = 0; i < n && !stopped; i++) {
         if (find(done, ndone, candidates[i])) continue; /* measured by an earlier (maybe killed) run */
         sk_tune_result r;
         memset(&r, 0, sizeof r);
         r.rel_err = NAN;
         fn(ctx, candidates[i], &r);
+        if (r.status == SK_TUNE_SKIPPED) {
+            stopped = i + 1;
+            break;
+        }
         snprintf(r.config, sizeof r.config, "%s", candidates[i]);
         if (r.status == SK_TUNE_OK && !(r.median_us > 0) ) {
             r.status = SK_TUNE_FAILED;
@@ -145,6 +157,9 @@ sparsek_status sk_tune_bucket(const char *log_path, const char *bucket, char *co
         if (measured_now) (*measured_now)++;
     }
     free(done);
+    if (stopped)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "bucket %s: stopped at candidate %d of %d; no winner", bucket,
+                       stopped, n);
     if ((st = sk_tune_log_read(log_path, bucket, &done, &ndone, err))) return st;
     const sk_tune_result *best = NULL;
     for (int i = 0; i < n; i++) {

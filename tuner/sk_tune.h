@@ -13,7 +13,9 @@
 
 #include "sk_internal.h"
 
-typedef enum { SK_TUNE_OK = 0, SK_TUNE_WRONG = 1, SK_TUNE_FAILED = 2 } sk_tune_status;
+/* SKIPPED (from a measure callback): not measured and not logged; the bucket stops there (a
+ * time budget ran out) and has no winner. */
+typedef enum { SK_TUNE_OK = 0, SK_TUNE_WRONG = 1, SK_TUNE_FAILED = 2, SK_TUNE_SKIPPED = 3 } sk_tune_status;
 
 typedef struct sk_tune_result {
     char config[512];
@@ -33,6 +35,12 @@ typedef void (*sk_tune_measure_fn)(void *ctx, const char *config, sk_tune_result
 SK_HIDDEN sparsek_status sk_tune_bucket(const char *log_path, const char *bucket, char *const *candidates, int n,
                                         sk_tune_measure_fn fn, void *ctx, sk_tune_result *winner,
                                         int *measured_now, sk_err *err);
+
+/* Appends one result line for `bucket` (a measure callback may log a "failed" placeholder
+ * before a risky measurement: if the process dies, a resumed run finds the candidate failed
+ * instead of measuring it again; a later line for the same config supersedes it). */
+SK_HIDDEN sparsek_status sk_tune_log_append(const char *log_path, const char *bucket, const sk_tune_result *r,
+                                            sk_err *err);
 
 /* Reads every complete log line for `bucket` (NULL: all buckets) into a malloc'd array. */
 SK_HIDDEN sparsek_status sk_tune_log_read(const char *log_path, const char *bucket, sk_tune_result **out,

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "cli_bench.h"
+#include "cli_tune.h"
 #include "sk_runtime.h"
 #include "sk_tune.h"
+#include "sk_tuned.h"
 
 static const char *prog = "sparsek-tune";
 
@@ -24,6 +26,10 @@ static void usage_main(FILE *f) {
             "  cache ls|verify|clean [--dir DIR] [--json]          inspect, check or empty the kernel cache\n"
             "  list FAMILY [key=value ...] [--arch ARCH] [--all] [--json]\n"
             "                                                      the tuner's candidates (and pruned ones, with reasons)\n"
+            "  tune [FAMILY] [--preset standard | --shapes FILE] [--budget S] [--json]\n"
+            "                                                      tune on the GPU; winners per shape bucket into the cache\n"
+            "  show [CACHE_DIR] [--json]                           the tuned winners per bucket, with times\n"
+            "  load DIR [--check] [--json]                         time loading DIR; --check runs and times its winners\n"
             "  families                                            list kernel families and their keys\n"
             "  info                                                describe the GPU and the setup\n"
             "\n"
@@ -339,8 +345,11 @@ static int cmd_cache(int argc, char **argv) {
         } else if (!strcmp(action, "ls")) {
             printf("%.16s %-10s %-8s %5d %6d %9zu  %s\n", ent.key, ent.family, ent.arch, ent.registers,
                    ent.spill_stores + ent.spill_loads, ent.cubin_size, ent.kernel_name);
-            if (ent.bucket && ent.bucket[0])
-                printf("                 tuned winner of %s: %.1f us on %s\n", ent.bucket, ent.time_us, ent.gpu);
+            sk_tuned_win w[16];
+            const int nw = ent.bucket && ent.bucket[0] ? sk_tuned_parse(ent.bucket, ent.time_us, w, 16) : 0;
+            for (int j = 0; j < nw; j++)
+                printf("                 tuned winner of %s: %.1f us on %s\n", w[j].bucket, w[j].us, ent.gpu);
+            if (nw < 0) printf("                 tuned winner (bucket field unreadable or over 16 buckets): %s\n", ent.bucket);
         } else {
             printf("ok   %s (%s %s)\n", paths[i], ent.family, ent.kernel_name);
         }
@@ -534,6 +543,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "families")) return cmd_families(argc - 2, argv + 2);
     if (!strcmp(cmd, "list")) return cmd_list(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tune")) return sk_cli_tune(argc - 2, argv + 2, prog);
+    if (!strcmp(cmd, "show")) return sk_cli_show(argc - 2, argv + 2, prog);
+    if (!strcmp(cmd, "load")) return sk_cli_load(argc - 2, argv + 2, prog);
     fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
     usage_main(stderr);
     return 2;

@@ -2,6 +2,8 @@
 # tests/gpu/run.sh — everything the H100 session runs, in one call:
 #   correctness (random shapes vs float64, poisoned outputs), the cache round trip through a
 #   second process without NVRTC, compute-sanitizer on a subset, and the benchmark vs SDPA.
+# Modes: all (default: test + bench), test, bench, tune (the autotuner: `tune --preset standard`
+# into a fresh cache, load time, checks and re-times without NVRTC; the cache lands in $OUT/pretuned).
 # Expects binaries built here with `tests/gpu/bundle.sh` in ./devbin (carried to the device).
 # Writes logs under $OUT (or ./gpu-out); prints a short table last.
 set -uo pipefail
@@ -50,6 +52,49 @@ if [[ "$mode" == all || "$mode" == bench ]]; then
   done
   step "benchmark vs SDPA (cuDNN, flash)"
   PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${TILES:+--tiles "$TILES"} ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
+fi
+if [[ "$mode" == tune ]]; then
+  # The autotuner on the device: tune the standard set into a fresh cache, report, then prove
+  # the result loads fast, runs correctly without NVRTC and re-times close to the tuned times.
+  tdir="$(mktemp -d /tmp/sparsek-tuned-XXXXXX)"
+  step "sparsek-tune tune --preset standard into $tdir"
+  t0=$(date +%s.%N)
+  "$bin/sparsek-tune" tune --preset standard --dir "$tdir" --json ${TUNE_ARGS:-} > "$out/tune.json" 2> "$out/tune-progress.log"; r=$?
+  t1=$(date +%s.%N)
+  echo "tune exit $r, wall $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s (goal < 300 s)"; [[ $r == 0 ]] || rc_all=1
+  tail -n 3 "$out/tune-progress.log"
+  python3 - "$out/tune.json" <<'PY' | tee "$out/tune-summary.txt"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"gpu {r['gpu']} ({r['arch']}, {r['toolchain']}); driver time {r['seconds']:.1f} s; "
+      f"{r['tried']} candidates tried, {r['measured_now']} measured now, {r['compiled']} compiles "
+      f"({r['compile_failed']} failed); {r['finished']}/{len(r['buckets'])} buckets tuned, {r['skipped']} skipped "
+      f"{r['stop_reason']}")
+print(f"{'bucket':42} {'winner us':>10} {'heur. us':>10} {'ratio':>6} {'wrong':>5}  winner")
+for b in r['buckets']:
+    if b['finished']:
+        ratio = f"{b['speedup']:.2f}x" if b['heuristic_us'] > 0 else "-"
+        same = " (= heuristic)" if b['winner'] == b['heuristic'] else ""
+        print(f"{b['bucket']:42} {b['winner_us']:10.1f} {b['heuristic_us']:10.1f} {ratio:>6} {b['wrong']:5}  {b['winner']}{same}")
+    else:
+        print(f"{b['bucket']:42} NOT TUNED: {b['note']}")
+    if b['wrong']:
+        print(f"    wrong: {b['wrong_list']}")
+PY
+  "$bin/sparsek-tune" show "$tdir" > "$out/show.txt"; tail -n +1 "$out/show.txt" | head -3
+  mkdir -p "$out/pretuned" && cp "$tdir"/*.skc "$out/pretuned/" && echo "pretuned cache: $(ls "$out/pretuned" | wc -l) entries, $(du -sh "$out/pretuned" | cut -f1) -> $out/pretuned"
+  step "sparsek_runtime_load of the whole pretuned cache in a fresh process (goal < 50 ms)"
+  for i in 1 2 3; do "$bin/sparsek-tune" load "$out/pretuned"; done 2>&1 | tee "$out/load.log" | grep -E "^load"
+  step "NVRTC unavailable: load, check and re-time every standard shape with the runtime's own choice (goal: spread within 3%)"
+  SPARSEK_NVRTC_LIBRARY=/nonexistent/libnvrtc.so SPARSEK_CACHE_DIR=/nonexistent "$bin/sparsek-tune" load "$out/pretuned" --check --preset standard 2>&1 | tee "$out/retime.log"; r=${PIPESTATUS[0]}
+  echo "load --check exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "bench: tuned winner (nearest bucket) vs the heuristic on shapes outside the standard set"
+  for args in "b=1 h=16 s=4096 d=128 causal=1" "b=4 h=32 hkv=8 s=1024 d=64" "b=1 h=16 s=16384 d=128"; do
+    "$bin/sparsek-tune" bench fmha_fwd $args --load "$out/pretuned" --iters 30 2>&1 | tee -a "$out/tune-bench.log" | grep -E "^(heuristic|tuned|shape)"
+  done
+  step "gpu_fmha --reload: an untuned shape served by the nearest tuned bucket, NVRTC disabled"
+  "$bin/gpu_fmha" --reload "$out/pretuned" 2>&1 | tee "$out/reload.log" | tail -n 3; r=${PIPESTATUS[0]}
+  [[ $r == 0 ]] || rc_all=1
 fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null

@@ -1,0 +1,662 @@
+/* test_autotune.c — the tuning driver without a GPU (a fake measurement; real candidates and
+ * real compiles), tuned entries in the cache (several buckets per entry), the runtime's choice
+ * by bucket with nearest fallback, shape sets, the `tune`/`show`/`load` command lines, and the
+ * GPU paths end to end (inputs, reference check, event timing, loading without NVRTC, first-run
+ * tuning) on a pretend driver that computes attention on the host (tests/fake_gpu.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sk_autotune.h"
+#include "sk_cache.h"
+#include "sk_test_util.h"
+#include "sk_tuned.h"
+
+static const char *bin(void) {
+    const char *b = getenv("SPARSEK_TEST_BIN");
+    return b && *b ? b : "build";
+}
+
+/* Fake GPU: stages=3 is fastest but wrong; m=64 beats m=128 (the heuristic at d=64). */
+typedef struct fake {
+    int calls;
+    int exit_after; /* > 0: the process dies at that measurement (a kill mid-run) */
+} fake;
+
+static void fake_measure(void *ctx, const char *config, sk_tune_result *r) {
+    fake *f = ctx;
+    if (f->exit_after && f->calls == f->exit_after) _exit(0);
+    f->calls++;
+    if (strstr(config, "stages=3")) {
+        r->status = SK_TUNE_WRONG;
+        r->median_us = 10;
+        r->rel_err = 0.7;
+        snprintf(r->note, sizeof r->note, "relative error 0.7");
+    } else {
+        r->status = SK_TUNE_OK;
+        r->median_us = strstr(config, "m=64 ") ? 50 : 60;
+        r->rel_err = 1e-3;
+    }
+}
+
+static const char *shapes_text = "# two lengths of one problem, tiles fixed but stages\n"
+                                 "b=1 h=4 s=512 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+                                 "\n"
+                                 "b=1 h=4 sq=2048 sk=2048 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2  # same\n";
+
+static void run_fake(const char *dir, fake *f, double budget, sk_autotune_report *r) {
+    sk_tune_shape *shapes = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_autotune_parse_shapes(shapes_text, &shapes, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 2);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.disable_disk_cache = 1;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sk_autotune_options o;
+    sk_autotune_options_init(&o);
+    o.shapes = shapes;
+    o.nshapes = n;
+    o.cache_dir = dir;
+    o.budget_s = budget;
+    o.jobs = 2;
+    o.fake_measure = fake_measure;
+    o.fake_ctx = f;
+    o.fake_arch = "sm_90a";
+    o.fake_gpu = "Fake H100";
+    if (sk_autotune_run(rt, &o, r, &e)) fail_msg("%s", e.msg);
+    sparsek_runtime_destroy(rt);
+    free(shapes);
+}
+
+static void test_driver(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("atune");
+    fake f = {0, 0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(r.nbuckets, 2);
+    if (r.finished != 2) fail_msg("finished %d: %s / %s", r.finished, r.buckets[0].note, r.buckets[1].note);
+    assert_int_equal(r.skipped, 0);
+    const sk_autotune_bucket *b = &r.buckets[0];
+    assert_string_equal(b->bucket, "sm_90a/bf16/d64/causal/g1/q512/k512");
+    assert_string_equal(r.buckets[1].bucket, "sm_90a/bf16/d64/causal/g1/q2048/k2048");
+    assert_int_equal(b->candidates, 3); /* stages 2 and 3, and the heuristic (m=128) */
+    assert_int_equal(b->wrong, 1);
+    assert_non_null(strstr(b->wrong_list, "stages=3"));
+    assert_non_null(strstr(b->winner, "m=64 "));
+    assert_null(strstr(b->winner, "stages=3")); /* fastest, but wrong: never wins */
+    assert_float_equal(b->winner_us, 50, 0);
+    assert_non_null(strstr(b->heuristic, "m=128"));
+    assert_float_equal(b->heuristic_us, 60, 0);
+    assert_int_equal(f.calls, 6);
+    sk_autotune_report_free(&r);
+
+    /* The winners are in the cache: one entry (the same config won both buckets), with both
+     * buckets and their times; the candidates' cubins stay in tuning/. */
+    char **paths = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1);
+    sk_cache_entry ent;
+    assert_int_equal(sk_cache_read(paths[0], &ent, &e), SPARSEK_OK);
+    sk_tuned_win w[4];
+    assert_int_equal(sk_tuned_parse(ent.bucket, ent.time_us, w, 4), 2);
+    assert_string_equal(ent.gpu, "Fake H100");
+    assert_float_equal(w[0].us, 50, 0);
+    sk_cache_entry_clear(&ent);
+    free(paths[0]);
+    free(paths);
+    char sub[1024];
+    snprintf(sub, sizeof sub, "%s/tuning", dir);
+    assert_int_equal(sk_cache_list(sub, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+
+    /* Resume: a second run measures nothing and gives the same winners. */
+    f.calls = 0;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(f.calls, 0);
+    assert_int_equal(r.finished, 2);
+    assert_int_equal(r.measured_now, 0);
+    assert_float_equal(r.buckets[1].winner_us, 50, 0);
+    sk_autotune_report_free(&r);
+
+    /* show, through the CLI. */
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "2 buckets in 1 entry"));
+    assert_non_null(strstr(out, "sm_90a/bf16/d64/causal/g1/q2048/k2048"));
+    assert_non_null(strstr(out, "Fake H100"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s' --json", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"time_us\": 50.000"));
+    assert_non_null(strstr(out, "\"buckets\": 2, \"entries\": 1, \"bad\": 0"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune cache ls --dir '%s'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "tuned winner of sm_90a/bf16/d64/causal/g1/q512/k512: 50.0 us on Fake H100"));
+    assert_non_null(strstr(out, "tuned winner of sm_90a/bf16/d64/causal/g1/q2048/k2048: 50.0 us on Fake H100"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* A run killed after 4 of the 6 measurements: the rerun measures the other 2 and finishes. */
+static void test_killed_run_resumes(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("akill");
+    pid_t pid = fork();
+    if (pid == 0) {
+        fake f = {0, 4};
+        sk_autotune_report r;
+        run_fake(dir, &f, 0, &r);
+        _exit(1); /* not reached */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char **paths = NULL;
+    int n = -1;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1); /* the first bucket's winner was written before the kill */
+    free(paths[0]);
+    free(paths);
+    fake f = {0, 0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 0, &r);
+    assert_int_equal(f.calls, 2);
+    assert_int_equal(r.measured_now, 2);
+    assert_int_equal(r.finished, 2);
+    assert_int_equal(r.tried, 6);
+    assert_int_equal(r.buckets[1].wrong, 1);
+    assert_float_equal(r.buckets[1].heuristic_us, 60, 0);
+    sk_autotune_report_free(&r);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* A budget already spent: nothing is measured, every bucket is reported skipped, no winner. */
+static void test_budget(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("abudget");
+    fake f = {0, 0};
+    sk_autotune_report r;
+    run_fake(dir, &f, 1e-9, &r);
+    assert_int_equal(f.calls, 0);
+    assert_int_equal(r.finished, 0);
+    assert_int_equal(r.skipped, 2);
+    assert_true(r.budget_hit);
+    assert_non_null(strstr(r.stop_reason, "budget"));
+    assert_non_null(strstr(r.buckets[1].note, "budget"));
+    sk_autotune_report_free(&r);
+    char **paths = NULL;
+    int n = -1;
+    sk_err e;
+    assert_int_equal(sk_cache_list(dir, &paths, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 0);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static void test_bucket_field(void **state) {
+    (void)state;
+    sk_tuned_win w[4];
+    assert_int_equal(sk_tuned_parse("", 0, w, 4), 0);
+    assert_int_equal(sk_tuned_parse(NULL, 0, w, 4), 0);
+    assert_int_equal(sk_tuned_parse("sm_90a/bf16/d128/causal/g1/q4096/k4096", 12.5, w, 4), 1);
+    assert_float_equal(w[0].us, 12.5, 0);
+    assert_int_equal(sk_tuned_parse("sm_90a/bf16/d128/full/g1/q512/k512@3.5  sm_90a/bf16/d128/full/g1/q1024/k1024@7", 1, w, 4),
+                     2);
+    assert_string_equal(w[1].bucket, "sm_90a/bf16/d128/full/g1/q1024/k1024");
+    assert_float_equal(w[1].us, 7, 0);
+    const char *bad[] = {"sm_90a/bf16/d128/full/g1/q1000/k512", "sm_90a/bf16/d128/full/g1/q512/k512@",
+                         "sm_90a/bf16/d128/full/g1/q512/k512@x", "sm_90a/bf16/d128/full/g1/q512/k512@inf", "@5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(sk_tuned_parse(bad[i], 1, w, 4), -1);
+    assert_int_equal(sk_tuned_parse("sm_80/fp16/d64/full/g1/q1/k1 sm_80/fp16/d64/full/g1/q2/k2", 1, w, 1), -1);
+    /* Format round trip, set and remove. */
+    double t;
+    int n = sk_tuned_parse("sm_80/fp16/d64/full/g1/q1/k1", 4, w, 4);
+    n = sk_tuned_set(w, n, "sm_80/fp16/d64/full/g1/q2/k2", 9);
+    n = sk_tuned_set(w, n, "sm_80/fp16/d64/full/g1/q1/k1", 5);
+    assert_int_equal(n, 2);
+    char *s = sk_tuned_format(w, n, &t);
+    assert_string_equal(s, "sm_80/fp16/d64/full/g1/q1/k1@5 sm_80/fp16/d64/full/g1/q2/k2@9");
+    assert_float_equal(t, 5, 0);
+    sk_tuned_win back[4];
+    assert_int_equal(sk_tuned_parse(s, 0, back, 4), 2);
+    assert_float_equal(back[1].us, 9, 0);
+    free(s);
+    n = sk_tuned_remove(w, n, "sm_80/fp16/d64/full/g1/q1/k1");
+    assert_int_equal(n, 1);
+    s = sk_tuned_format(w, n, &t);
+    assert_string_equal(s, "sm_80/fp16/d64/full/g1/q2/k2"); /* one bucket: the plain form */
+    assert_float_equal(t, 9, 0);
+    free(s);
+}
+
+/* A valid entry with fake cubin bytes. */
+static void make_entry(sk_cache_entry *e, const char *config, const char *bucket, double us) {
+    memset(e, 0, sizeof *e);
+    e->family = "fmha_fwd"; e->arch = "sm_90a"; e->template_name = "t";
+    e->config = (char *)config; e->kernel_name = "k"; e->grid_rule = "1 1 1";
+    e->gen_digest = "digest"; e->toolchain = "nvrtc-13.0"; e->options = "-O3";
+    e->block[0] = e->block[1] = e->block[2] = 1;
+    e->cluster[0] = e->cluster[1] = e->cluster[2] = 1;
+    e->bucket = (char *)bucket; e->gpu = (char *)(bucket[0] ? "G" : ""); e->time_us = us;
+    e->cubin = (void *)"\177ELF fake cubin";
+    e->cubin_size = 16;
+    sk_cache_key(e->gen_digest, e->family, e->config, e->options, e->toolchain, e->arch, e->key);
+}
+
+/* A bucket has one winner: writing a new winner takes the bucket off the old one. */
+static void test_write_winner(void **state) {
+    (void)state;
+    char *work = skt_tmpdir("wwork"), *dir = skt_tmpdir("wdir");
+    sk_cache_entry a, b;
+    sk_err e;
+    make_entry(&a, "d=64 m=64", "", 0);
+    make_entry(&b, "d=64 m=128", "", 0);
+    assert_int_equal(sk_cache_store(work, &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(work, &b, &e), SPARSEK_OK);
+    const char *b1 = "sm_90a/bf16/d64/full/g1/q512/k512", *b2 = "sm_90a/bf16/d64/full/g1/q2048/k2048";
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, 10, "G", &e), SPARSEK_OK);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b2, 20, "G", &e), SPARSEK_OK);
+    assert_int_equal(sk_autotune_write_winner(work, dir, b.key, "sm_90a", b1, 8, "G", &e), SPARSEK_OK);
+    char path[1024];
+    sk_cache_entry x;
+    sk_tuned_win w[4];
+    snprintf(path, sizeof path, "%s/%s.skc", dir, a.key);
+    assert_int_equal(sk_cache_read(path, &x, &e), SPARSEK_OK);
+    assert_int_equal(sk_tuned_parse(x.bucket, x.time_us, w, 4), 1);
+    assert_string_equal(w[0].bucket, b2);
+    assert_float_equal(w[0].us, 20, 0);
+    sk_cache_entry_clear(&x);
+    snprintf(path, sizeof path, "%s/%s.skc", dir, b.key);
+    assert_int_equal(sk_cache_read(path, &x, &e), SPARSEK_OK);
+    assert_string_equal(x.bucket, b1);
+    assert_float_equal(x.time_us, 8, 0);
+    sk_cache_entry_clear(&x);
+    /* Missing entry, bad time. */
+    char nokey[65];
+    memset(nokey, 'a', 64);
+    nokey[64] = 0;
+    assert_int_equal(sk_autotune_write_winner(work, dir, nokey, "sm_90a", b1, 8, "G", &e), SPARSEK_CACHE_MISS);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, NAN, "G", &e), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sk_autotune_write_winner(work, dir, a.key, "sm_90a", b1, 0, "G", &e), SPARSEK_INVALID_ARGUMENT);
+    skt_rmtree(work); skt_rmtree(dir);
+    free(work); free(dir);
+}
+
+/* The runtime's choice: exact bucket, nearest tuned bucket, heuristic (no tuned bucket for the
+ * head dim); a pretend device, since the table only needs the arch. */
+static void test_runtime_choice(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("rchoice");
+    sk_cache_entry a, b, c;
+    sk_err e;
+    make_entry(&a, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512@10 sm_90a/bf16/d64/full/g1/q8192/k8192@30", 10);
+    make_entry(&b, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20);
+    make_entry(&c, "causal=0 d=64 dtype=bf16 m=32", "sm_80/bf16/d64/full/g1/q2048/k2048", 5); /* other arch */
+    c.arch = "sm_80";
+    sk_cache_key(c.gen_digest, c.family, c.config, c.options, c.toolchain, c.arch, c.key);
+    assert_int_equal(sk_cache_store(dir, &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &b, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &c, &e), SPARSEK_OK);
+    /* Tuned on another GPU of the arch: closer for 3000 (q4096), but this GPU's own q2048
+     * winner comes first; the only d=256 winner is used as it is. */
+    sk_cache_entry o1, o2;
+    make_entry(&o1, "causal=0 d=64 dtype=bf16 m=256", "sm_90a/bf16/d64/full/g1/q4096/k4096", 1);
+    make_entry(&o2, "causal=0 d=256 dtype=bf16 m=64", "sm_90a/bf16/d256/full/g1/q512/k512", 2);
+    o1.gpu = o2.gpu = "Other";
+    assert_int_equal(sk_cache_store(dir, &o1, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dir, &o2, &e), SPARSEK_OK);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    sk_rt_tuned_scan(rt, 1, 0);
+    assert_int_equal(sk_rt_tuned_count(rt, 0), 5);
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 0); /* the device's name is "" */
+    snprintf(rt->info.name, sizeof rt->info.name, "G");
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 3);
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64;
+    char cfg[512], used[96];
+    double us = 0;
+    const struct { int sq, sk; const char *cfg, *used; double us; } want[] = {
+        {512, 512, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", 10},
+        {2000, 2000, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20},
+        {3000, 3000, "causal=0 d=64 dtype=bf16 m=128", "sm_90a/bf16/d64/full/g1/q2048/k2048", 20}, /* nearest */
+        {100000, 70000, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q8192/k8192", 30},
+        {1, 1, "causal=0 d=64 dtype=bf16 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", 10},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        p.seqlen_q = want[i].sq;
+        p.seqlen_k = want[i].sk;
+        assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 1);
+        assert_string_equal(cfg, want[i].cfg);
+        assert_string_equal(used, want[i].used);
+        assert_float_equal(us, want[i].us, 0);
+    }
+    p.causal = 1; /* nothing tuned for causal: the heuristic */
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 0);
+    p.causal = 0;
+    p.head_dim = 128;
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL), 0);
+    p.head_dim = 256;
+    assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 1);
+    assert_string_equal(cfg, "causal=0 d=256 dtype=bf16 m=64");
+    assert_float_equal(us, 2, 0);
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static int messages;
+static char last_message[1024];
+static void on_log(void *user, const char *msg) {
+    (void)user;
+    messages++;
+    snprintf(last_message, sizeof last_message, "%s", msg);
+}
+
+/* No tuned entry for the device: said once, through the log callback. */
+static void test_heuristic_said_once(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("once");
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    ro.log = on_log;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    snprintf(rt->info.name, sizeof rt->info.name, "Pretend GPU");
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 64;
+    char cfg[512];
+    messages = 0;
+    for (int i = 0; i < 3; i++) assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL), 0);
+    assert_int_equal(messages, 1);
+    assert_non_null(strstr(last_message, "heuristic"));
+    assert_non_null(strstr(last_message, "Pretend GPU"));
+    sparsek_runtime_destroy(rt);
+    /* Opted in to first-run tuning without a GPU: it says so and create still succeeds. */
+    messages = 0;
+    ro.autotune = 1;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sparsek_device_info info;
+    assert_int_equal(sparsek_runtime_device_info(rt, &info), SPARSEK_OK);
+    if (!info.has_device) {
+        assert_int_equal(messages, 1);
+        assert_non_null(strstr(last_message, "autotune: no GPU"));
+    }
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+static void test_shapes(void **state) {
+    (void)state;
+    sk_tune_shape *s = NULL;
+    int n = 0;
+    sk_err e;
+    assert_int_equal(sk_autotune_preset("standard", &s, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 24);
+    /* Every shape its own bucket; d, dtype and mask all covered. */
+    char seen[24][96];
+    int d64 = 0, fp16 = 0, causal = 0;
+    for (int i = 0; i < n; i++) {
+        sparsek_attention_params p;
+        sk_tune_shape_params(&s[i], &p);
+        sk_bucket b;
+        sk_bucket_of("sm_90a", &p, &b);
+        sk_bucket_format(&b, seen[i], sizeof seen[i]);
+        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
+        d64 += s[i].d == 64;
+        fp16 += s[i].dtype == SPARSEK_FP16;
+        causal += s[i].causal;
+    }
+    assert_int_equal(d64, 12);
+    assert_int_equal(fp16, 12);
+    assert_int_equal(causal, 12);
+    free(s);
+    assert_int_equal(sk_autotune_preset("huge", &s, &n, &e), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(e.msg, "unknown preset 'huge'"));
+    assert_int_equal(sk_autotune_parse_shapes("b=2 h=32 hkv=8 s=4096 d=128 causal=1 warps=4\n", &s, &n, &e), SPARSEK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(s[0].hkv, 8);
+    assert_int_equal(s[0].sk, 4096);
+    assert_string_equal(s[0].tiles, "warps=4");
+    free(s);
+    const struct { const char *text, *msg; } bad[] = {
+        {"b=1 h=4 d=64\n", "line 1: give the sequence lengths"},
+        {"s=64\nb=x s=64\n", "line 2: bad value 'x' for b"},
+        {"s=64 dtype=fp8\n", "bad value 'fp8' for dtype"},
+        {"s=64 h=6 hkv=4\n", "not a multiple"},
+        {"s=64 causal=2\n", "bad value '2' for causal"},
+        {"s=64 nonsense\n", "expected key=value"},
+        {"# nothing\n\n", "no shapes given"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sk_autotune_parse_shapes(bad[i].text, &s, &n, &e), SPARSEK_INVALID_ARGUMENT);
+        if (!strstr(e.msg, bad[i].msg)) fail_msg("'%s': message '%s' lacks '%s'", bad[i].text, e.msg, bad[i].msg);
+        assert_null(s);
+    }
+}
+
+static void expect(const char *args, int want_rc, const char *needle) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune %s", bin(), args);
+    const int rc = skt_run(cmd, &out);
+    if (rc != want_rc) fail_msg("'%s' exited %d (want %d):\n%s", args, rc, want_rc, out);
+    if (needle && !strstr(out, needle)) fail_msg("'%s' output lacks '%s':\n%s", args, needle, out);
+    free(out);
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    expect("tune --help", 0, "usage: sparsek-tune tune");
+    expect("show --help", 0, "usage: sparsek-tune show");
+    expect("load --help", 0, "usage: sparsek-tune load DIR");
+    expect("--help", 0, "tune [FAMILY]");
+    expect("tune --budget 0", 2, "--budget wants a number of seconds > 0");
+    expect("tune --budget abc", 2, "--budget wants");
+    expect("tune --iters 5", 2, "--iters wants an integer >= 10");
+    expect("tune --jobs 0", 2, "--jobs wants");
+    expect("tune vec_add", 2, "no tuner for family 'vec_add'");
+    expect("tune --preset standard --shapes x", 2, "not both");
+    expect("tune --preset tiny", 2, "unknown preset 'tiny'");
+    expect("tune --shapes /nonexistent/shapes.txt", 2, "/nonexistent/shapes.txt");
+    expect("tune --frob", 2, "unknown or incomplete argument '--frob'");
+    expect("show --frob", 2, "unknown argument");
+    expect("load", 2, "missing DIR");
+    /* Without a GPU, tune and load fail with the reason, not a crash. */
+    char *out = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune info", bin());
+    skt_run(cmd, &out);
+    const int gpu = strstr(out, "device        none") == NULL;
+    free(out);
+    if (!gpu) {
+        char *dir = skt_tmpdir("tcli"), args[1024];
+        snprintf(args, sizeof args, "tune --preset standard --dir '%s'", dir);
+        expect(args, 1, "SPARSEK_NO_DEVICE: tuning needs a GPU");
+        snprintf(args, sizeof args, "load '%s' --check", dir);
+        expect(args, 1, "no GPU");
+        skt_rmtree(dir);
+        free(dir);
+    }
+}
+
+/* ---- the GPU paths on a pretend driver (tests/fake_gpu.c) ---------------------------------- */
+
+static char *fake_dir, *fake_lib;
+
+/* Builds the pretend driver; NULL (and the tests using it skip) where no compiler works. */
+static const char *fake_gpu(void) {
+    if (fake_lib) return fake_lib[0] ? fake_lib : NULL;
+    fake_dir = skt_tmpdir("fakegpu");
+    fake_lib = malloc(2048);
+    snprintf(fake_lib, 2048, "%s/libfakecuda.so", fake_dir);
+    const char *home = getenv("CUDA_HOME");
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "${CC:-cc} -shared -fPIC -O2 -I'%s/include' -Iruntime -o '%s' tests/fake_gpu.c -lm",
+             home && *home ? home : "/usr/local/cuda", fake_lib);
+    if (skt_run(cmd, &out) != 0) {
+        fprintf(stderr, "note: cannot build the pretend driver (%s); its tests are skipped\n", out);
+        fake_lib[0] = 0;
+    }
+    free(out);
+    return fake_lib[0] ? fake_lib : NULL;
+}
+
+static const char *fake_shapes =
+    "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+    "b=2 h=4 hkv=2 sq=100 sk=300 d=64 dtype=fp16 causal=0 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+
+/* tune -> show -> load --check without NVRTC -> bench, as on the device, through the CLI. */
+static void test_cli_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("fakecli"), shapes[1024], cmd[8192], *out = NULL;
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    assert_int_equal(skt_write_file(shapes, fake_shapes, strlen(fake_shapes)), 0);
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' %s/sparsek-tune tune --shapes '%s' --dir '%s/c' --jobs 2 --json",
+             lib, bin(), shapes, dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    /* Both buckets tuned; the stages=3 kernels compute a wrong result: reported, never winners. */
+    assert_non_null(strstr(out, "\"gpu\": \"Fake GPU\""));
+    assert_non_null(strstr(out, "\"finished\": 2, \"skipped\": 0"));
+    assert_non_null(strstr(out, "\"bucket\": \"sm_90a/bf16/d64/causal/g1/q64/k64\""));
+    assert_non_null(strstr(out, "\"bucket\": \"sm_90a/fp16/d64/full/g2/q128/k512\""));
+    assert_non_null(strstr(out, "\"wrong\": 1"));
+    for (const char *p = out; (p = strstr(p, "\"winner\": ")) != NULL; p++) {
+        const char *end = strchr(p + 11, ',');
+        assert_non_null(end);
+        if (memmem(p, (size_t)(end - p), "stages=3", 8)) fail_msg("a wrong candidate won:\n%s", out);
+    }
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s/c'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "2 buckets"));
+    free(out);
+    /* The winners load and run without NVRTC; the re-times match the pretend clock exactly. */
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_NVRTC_LIBRARY=/nonexistent %s/sparsek-tune load '%s/c' --check --shapes '%s'",
+             lib, bin(), dir, shapes);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "2 loaded, 0 rejected, 2 tuned buckets"));
+    assert_non_null(strstr(out, "checked 2 shape(s): 0 failed; worst re-time spread vs the tuned time 0.0%"));
+    free(out);
+    /* A shape of no tuned bucket runs the nearest bucket's winner (still no NVRTC). */
+    snprintf(shapes, sizeof shapes, "%s/other.txt", dir);
+    assert_int_equal(skt_write_file(shapes, "b=1 h=2 s=200 d=64 dtype=bf16 causal=1\n", 39), 0);
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_NVRTC_LIBRARY=/nonexistent %s/sparsek-tune load '%s/c' --check --shapes '%s'",
+             lib, bin(), dir, shapes);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    const char *line = strstr(out, "\nsm_90a/bf16/d64/causal/g1/q256/k256 ");
+    assert_non_null(line);
+    const char *eol = strchr(line + 1, '\n');
+    assert_non_null(eol);
+    if (!memmem(line, (size_t)(eol - line), " sm_90a/bf16/d64/causal/g1/q64/k64 ", 35) ||
+        !memmem(line, (size_t)(eol - line), "  ok", 4))
+        fail_msg("want the q64/k64 winner, checked ok:\n%s", out);
+    free(out);
+    /* bench: the heuristic against the loaded winner. */
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_CACHE_DIR='%s/bc' %s/sparsek-tune bench fmha_fwd b=1 h=2 s=64 "
+             "d=64 causal=1 --iters 10 --load '%s/c'", lib, dir, bin(), dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "heuristic "));
+    assert_non_null(strstr(out, "winner of sm_90a/bf16/d64/causal/g1/q64/k64"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* First-run tuning: opted in, a GPU with nothing tuned: the runtime tunes (here a small shapes
+ * file), keeps the winners and uses them; the next runtime finds them and does not tune. */
+static void test_first_run_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("firstrun"), shapes[1024];
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    const char *one = "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+    assert_int_equal(skt_write_file(shapes, one, strlen(one)), 0);
+    setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
+    setenv("SPARSEK_AUTOTUNE_SHAPES", shapes, 1);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    ro.log = on_log;
+    ro.autotune = 1;
+    messages = 0;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    assert_true(messages >= 3); /* starting, the bucket, the summary */
+    assert_non_null(strstr(last_message, "autotune: 1 of 1 buckets tuned"));
+    assert_int_equal(sk_rt_tuned_count(rt, 1), 1);
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.q = p.k = p.v = p.o = (void *)(uintptr_t)256;
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 2; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 64;
+    p.causal = 1;
+    sparsek_attention_params_set_layout(&p, 0);
+    char cfg[512], heur[512];
+    sk_err e;
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    assert_int_equal(sk_fmha_heuristic_config(rt, &p, heur, sizeof heur, &e), SPARSEK_OK);
+    assert_non_null(strstr(cfg, "sunroll=")); /* a full tuned config, not the heuristic's short form */
+    assert_string_not_equal(cfg, heur);
+    sparsek_runtime_destroy(rt);
+    messages = 0;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    assert_int_equal(messages, 0); /* tuned already: nothing to do, nothing said */
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    assert_non_null(strstr(cfg, "sunroll="));
+    sparsek_runtime_destroy(rt);
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    unsetenv("SPARSEK_AUTOTUNE_SHAPES");
+    skt_rmtree(dir);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
+        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
+        cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
+        cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
+        cmocka_unit_test(test_first_run_on_pretend_gpu),
+    };
+    const int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (fake_dir) skt_rmtree(fake_dir);
+    free(fake_dir);
+    free(fake_lib);
+    return rc;
+}
