@@ -213,14 +213,19 @@ static const char *weight_name(sparsek_weight_mode w) {
     return w == SPARSEK_WEIGHT_HARD ? "hard" : (w == SPARSEK_WEIGHT_KV ? "kv" : "gate");
 }
 
-/* The selection launch (the device is ready). Few tiles (decode, short prefill) get the large
- * score buffer: a CTA then scans a long prefix alone and the SMs have room. */
+/* The selection launch (the device is ready). The score buffer for tau (hcap) must hold the
+ * prefix scores within 1 of the tile's thetas (about 30% of the prefix for normal scores at
+ * k/S = 1/16, 12.5% at 1/64) or a slow exact path re-reads them from global memory: few tiles
+ * (decode, short prefill) get the largest buffer (the SMs have room), long prefixes a larger one
+ * at one CTA per SM. */
 static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
                                     const sk_sparse_plan *pl, char *scratch, CUstream stream, sk_err *err) {
     const sparsek_attention_params *p = &sp->base;
     const long long tiles = (long long)p->batch * p->heads_kv * pl->lay.ntiles;
     const int big_smem = rt->info.max_smem_optin >= 200 * 1024, mid_smem = rt->info.max_smem_optin >= 120 * 1024;
-    const char *hcap = tiles < rt->info.sm_count ? (big_smem ? "40960" : "8192") : (mid_smem ? "16384" : "8192");
+    const char *hcap = !mid_smem ? "8192"
+                     : (tiles < rt->info.sm_count && big_smem) ? "40960"
+                     : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
     char config[128];
     snprintf(config, sizeof config, "rows=%d hcap=%s", SK_SEL_ROWS, hcap);
     const sk_kernel *k = NULL;

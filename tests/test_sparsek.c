@@ -178,7 +178,7 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
                 }
                 const double f = full + (suf[b0 + 1] - (t - lo) * (nh - off[b0 + 1])) -
                                  (suf[b1 + 1] - (t1 - lo) * (nh - off[b1 + 1])) + part;
-                if (f >= k) tl = t;
+                if (f >= k - 1e-8) tl = t;
                 else th = t;
             }
             out[r].tau_offset = (float)(0.5 * (tl + th) - theta);
