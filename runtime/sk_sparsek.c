@@ -64,6 +64,8 @@ static sparsek_status check_params(const sparsek_sparse_attention_params *sp, in
     if (p->batch > 65535 || p->heads_q > 65535)
         return sk_fail(err, SPARSEK_NOT_SUPPORTED, "batch (%d) and heads_q (%d) must be at most 65535", p->batch,
                        p->heads_q);
+    if (p->seqlen_q > 65535 * 64)   /* query tiles are the grid's y dimension */
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "seqlen_q (%d) must be at most %d", p->seqlen_q, 65535 * 64);
     if (p->heads_q % p->heads_kv != 0)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "heads_q (%d) must be a multiple of heads_kv (%d)", p->heads_q,
                        p->heads_kv);

@@ -27,13 +27,15 @@ family.space = {
   { name = "stages", values = { "2", "3" } },
 }
 
--- Defaults: the dense kernel's H100 winners (templates/fmha_fwd.lua) for the same head dim.
+-- Defaults: the dense kernel's H100 winners (templates/fmha_fwd.lua) for the same head dim,
+-- 3 stages at d=96/128 where 227 KB of shared memory hold them.
+local BIG_SMEM = { sm_90 = true, sm_90a = true, sm_100a = true }
 function family.resolve(cfg, arch)
   local d = tonumber(cfg.d)
   local t
   if d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
   elseif d == 256 then t = { m = "64", n = "32", warps = "4", stages = "2" }
-  else t = { m = "128", n = "128", warps = "8", stages = "2" } end
+  else t = { m = "128", n = "128", warps = "8", stages = BIG_SMEM[arch] and "3" or "2" } end
   if (arch == "sm_86" or arch == "sm_89" or arch == "sm_120") and d >= 96 then t.n = "32" end
   for k, v in pairs(t) do
     if cfg[k] == "auto" then cfg[k] = v end
@@ -46,7 +48,7 @@ function family.generate(cfg, arch, ctx)
   local name = ("sparsek_fwd_d%s_m%s_n%s_w%s_s%s_%s_%s"):format(cfg.d, cfg.m, cfg.n, cfg.warps, cfg.stages,
                                                                cfg.weight, cfg.dtype)
   local r = attn.render(cfg, arch, false, name)
-  r.grid = ("cdiv(sq,%s) hq b"):format(cfg.m)
+  r.grid = ("hq cdiv(sq,%s) b"):format(cfg.m)
   return r
 end
 

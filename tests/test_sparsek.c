@@ -466,7 +466,7 @@ static void test_generate_defaults(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
     const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
-    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_d128_m128_n128_w8_s2_gate_bf16",
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_d128_m128_n128_w8_s3_gate_bf16",
                           "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
     for (int i = 0; i < 3; i++) {
         sparsek_kernel_source *a = NULL, *b = NULL;
@@ -492,7 +492,7 @@ static void test_generate_defaults(void **state) {
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=kv d=64", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->kernel_name, "_kv_"));
     assert_non_null(strstr(s->source, "KV: the value row scaled by m"));
-    assert_string_equal(s->grid_rule, "cdiv(sq,128) hq b");
+    assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=soft", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "weight=soft"));
