@@ -225,11 +225,12 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
     const sparsek_attention_params *p = &sp->base;
     const long long tiles = (long long)p->batch * p->heads_kv * pl->lay.ntiles;
     const int big_smem = rt->info.max_smem_optin >= 200 * 1024, mid_smem = rt->info.max_smem_optin >= 120 * 1024;
+    const int few = tiles < rt->info.sm_count;   /* decode, short prefill: one CTA scans a whole prefix */
     const char *hcap = !mid_smem ? "8192"
-                     : (tiles < rt->info.sm_count && big_smem) ? "40960"
+                     : (few && big_smem) ? "40960"
                      : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
     char config[128];
-    snprintf(config, sizeof config, "rows=%d hcap=%s", SK_SEL_ROWS, hcap);
+    snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", SK_SEL_ROWS, hcap, few ? 512 : 256);
     const sk_kernel *k = NULL;
     sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
     if (st) return st;

@@ -525,7 +525,8 @@ static void test_nvrtc_compile(void **state) {
         compile_ok(rt, "sparsek_decode", "phase=combine", archs[a]);
     }
     /* What the runtime asks for on an H100: every weight mode, both dtypes, each head dim. */
-    compile_ok(rt, "sparsek_select", "hcap=40960", "sm_90a");
+    compile_ok(rt, "sparsek_select", "hcap=40960 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_select", "hcap=32768", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
