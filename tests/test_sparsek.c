@@ -74,6 +74,8 @@ static int tau_bucket(double v, double lo, double inv) {
     return b < 0 ? 0 : (b > BINS - 1 ? BINS - 1 : b);
 }
 
+static long newton_rows, newton_evals; /* how many evaluations tau takes per row, on average */
+
 typedef struct model_row {
     float theta, tau_offset;
     int theta_index, ncand;
@@ -163,25 +165,42 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
         for (int r = r1; r < nrows; r++) {
             const int nnew = NCAND(r) - n0;
             const double theta = key_score(rowkey[r]);
-            double tl = theta - 1.0, th = theta;
-            for (int it = 0; it < 30; it++) {
-                const double t = 0.5 * (tl + th), t1 = t + 1.0;
+            double tl = theta - 1.0, th = theta, t = theta - 0.5, tau = t;
+            for (int it = 0; it < 64; it++) { /* safeguarded Newton, as the kernel */
+                const double t1 = t + 1.0;
                 const int b0 = tau_bucket(t, lo, inv), b1 = tau_bucket(t1, lo, inv);
-                double part = 0;
+                double part = 0, np = 0;
                 for (int i = off[b0]; i < off[b0 + 1]; i++)
-                    if (hb[i] > t) part += hb[i] - t;
+                    if (hb[i] > t) { part += hb[i] - t; np += 1; }
                 for (int i = off[b1]; i < off[b1 + 1]; i++)
-                    if (hb[i] > t1) part -= hb[i] - t1;
+                    if (hb[i] > t1) { part -= hb[i] - t1; np -= 1; }
                 for (int q = 0; q < nnew; q++) {
                     const double c = (double)u[n0 + q] - t;
                     part += c < 0 ? 0 : (c > 1 ? 1 : c);
+                    np += (c > 0 && c <= 1) ? 1 : 0;
                 }
                 const double f = full + (suf[b0 + 1] - (t - lo) * (nh - off[b0 + 1])) -
                                  (suf[b1 + 1] - (t1 - lo) * (nh - off[b1 + 1])) + part;
-                if (f >= k - 1e-8) tl = t;
+                const double c = (off[b1 + 1] - off[b0 + 1]) + np;
+                const int ge = f >= k - 1e-8;
+                if (ge) tl = t;
                 else th = t;
+                newton_evals++;
+                if ((ge && f <= k + 1e-8 && c > 0) || th - tl < 1e-10) {
+                    tau = ge ? t : 0.5 * (tl + th);
+                    break;
+                }
+                double tn = tl;
+                if (c > 0) {
+                    double rc = (double)(1.0f / (float)c);
+                    rc = rc * (2.0 - c * rc);
+                    tn = t + (f - k) * rc;
+                }
+                t = (c > 0 && tn > tl && tn < th) ? tn : 0.5 * (tl + th);
+                tau = 0.5 * (tl + th);
             }
-            out[r].tau_offset = (float)(0.5 * (tl + th) - theta);
+            newton_rows++;
+            out[r].tau_offset = (float)(tau - theta);
         }
         free(hb);
     }
@@ -280,13 +299,16 @@ static void test_select_model(void **state) {
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         check_problem(rt, fixed[i][0], fixed[i][1], fixed[i][2], fixed[i][3], fixed[i][4], fixed[i][5]);
     static const int R[] = {16, 32, 64, 128};
-    for (int c = 0; c < 60; c++) {
+    for (int c = 0; c < 120; c++) {
         const int sk = rnd_int(1, 1500);
         const int sq = rnd_int(0, 2) == 0 ? sk : rnd_int(1, sk + 20);
         const int k = rnd_int(0, 3) == 0 ? rnd_int(sk / 2 + 1, 2 * sk + 1) : rnd_int(1, 1 + sk / 4);
         const int w = rnd_int(0, 4) == 0 ? rnd_int(sk, 2 * sk) : rnd_int(1, 1 + sk / 8);
         check_problem(rt, sk, sq, k, w, rnd_int(0, 7), R[rnd_int(0, 3)]);
     }
+    print_message("tau: %.1f evaluations per row on average (%ld rows)\n", (double)newton_evals / (double)newton_rows,
+                  newton_rows);
+    assert_true(newton_evals < 12 * newton_rows);
     sparsek_runtime_destroy(rt);
 }
 
