@@ -42,6 +42,8 @@ _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match 
 
 enum {
     SK_SEL_ROWS = 128,      /* query rows per selection tile (sparsek_select rows=) */
+    SK_SEL_ROWS_LONG = 256, /* ... when Sk > SK_LONG: halves the selection's O(Sq * Sk / rows) scans */
+    SK_LONG = 65536,
     SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
     SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
 };
@@ -128,10 +130,10 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     const int sk = p->seqlen_k, sq = p->seqlen_q;
     pl->topk = sp->topk < sk ? sp->topk : sk;        /* |C| <= Sk - 1 < Sk: every k >= Sk keeps all of C */
     pl->window = sp->window < sk ? sp->window : sk;  /* w >= Sk: every window starts at key 0 */
-    L->tile_rows = SK_SEL_ROWS;
-    L->ntiles = cdiv(sq, SK_SEL_ROWS);
-    L->tile_cap = (pl->topk + SK_SEL_ROWS + 127) / 128 * 128;
     L->decode = sq <= SK_DECODE_MAX_SQ;
+    L->tile_rows = !L->decode && sk > SK_LONG ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
+    L->ntiles = cdiv(sq, L->tile_rows);
+    L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
     const size_t bh = (size_t)p->batch * p->heads_kv, bhq = (size_t)p->batch * p->heads_q;
     const size_t tiles = bh * (size_t)L->ntiles;
     if (L->decode) {
@@ -230,7 +232,8 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
                      : (few && big_smem) ? "40960"
                      : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
     char config[128];
-    snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", SK_SEL_ROWS, hcap, few ? 512 : 256);
+    const int rows = pl->lay.tile_rows;
+    snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, few || rows > 128 ? 512 : 256);
     const sk_kernel *k = NULL;
     sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
     if (st) return st;

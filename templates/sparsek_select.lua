@@ -21,7 +21,7 @@ local family = {
   family = "sparsek_select",
   description = "SparseK selection: per-row theta/tau and per-tile gathered keys (radix select, bucketed tau)",
   keys = {
-    { name = "rows",    default = "128",   values = { "16", "32", "64", "128" }, doc = "query rows per tile (the gathered set is shared by them)" },
+    { name = "rows",    default = "128",   values = { "16", "32", "64", "128", "256" }, doc = "query rows per tile (the gathered set is shared by them)" },
     { name = "threads", default = "256",   values = { "128", "256", "512" }, doc = "threads per CTA" },
     { name = "hcap",    default = "16384", values = { "4096", "8192", "16384", "24576", "32768", "40960" },
       doc = "scores kept in shared memory for tau (more: a slower exact path re-reads global memory)" },

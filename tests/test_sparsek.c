@@ -97,7 +97,7 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
     qsort(pre, (size_t)n0, sizeof *pre, key_desc); /* the radix select's answers, by sorting */
     const key64 th0 = n0 > k ? pre[k - 1] : 0ull, piv = a0 >= 1 ? pre[a0 - 1] : ~0ull;
     free(pre);
-    key64 x[2 * 128];
+    key64 x[2 * 256];
     int nx = 0, ng = 0;
     for (int j = 0; j < n0; j++) {
         const key64 key = sel_key(u[j], j);
@@ -112,7 +112,7 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
     }
     assert_true(nx <= 2 * rows - 1); /* the kernel's XCAP = 2 * rows holds it */
     qsort(x, (size_t)nx, sizeof *x, key_desc);
-    key64 rowkey[128];
+    key64 rowkey[256];
     const int need = k - a0;
     for (int r = 0; r < nrows; r++) {
         const int nr = NCAND(r);
@@ -218,7 +218,7 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
     int *rk = malloc(sizeof *rk * (size_t)(k + rows + sk));
     int *sel = malloc(sizeof *sel * (size_t)(k + sk)), *mine = malloc(sizeof *mine * (size_t)(k + sk));
     double *wt = malloc(sizeof *wt * (size_t)(k + sk)), *mw = malloc(sizeof *mw * (size_t)(k + sk));
-    model_row mr[128];
+    model_row mr[256];
     for (int i0 = 0; i0 < sq; i0 += rows) {
         const int ng = model_tile(u, sk, sq, i0, rows, k, w, g, mr);
         const int nrows = rows < sq - i0 ? rows : sq - i0;
@@ -298,13 +298,13 @@ static void test_select_model(void **state) {
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         check_problem(rt, fixed[i][0], fixed[i][1], fixed[i][2], fixed[i][3], fixed[i][4], fixed[i][5]);
-    static const int R[] = {16, 32, 64, 128};
+    static const int R[] = {16, 32, 64, 128, 256};
     for (int c = 0; c < 120; c++) {
         const int sk = rnd_int(1, 1500);
         const int sq = rnd_int(0, 2) == 0 ? sk : rnd_int(1, sk + 20);
         const int k = rnd_int(0, 3) == 0 ? rnd_int(sk / 2 + 1, 2 * sk + 1) : rnd_int(1, 1 + sk / 4);
         const int w = rnd_int(0, 4) == 0 ? rnd_int(sk, 2 * sk) : rnd_int(1, 1 + sk / 8);
-        check_problem(rt, sk, sq, k, w, rnd_int(0, 7), R[rnd_int(0, 3)]);
+        check_problem(rt, sk, sq, k, w, rnd_int(0, 7), R[rnd_int(0, 4)]);
     }
     print_message("tau: %.1f evaluations per row on average (%ld rows)\n", (double)newton_evals / (double)newton_rows,
                   newton_rows);
@@ -548,7 +548,7 @@ static void test_nvrtc_compile(void **state) {
     }
     /* What the runtime asks for on an H100: every weight mode, both dtypes, each head dim. */
     compile_ok(rt, "sparsek_select", "hcap=40960 threads=512", "sm_90a");
-    compile_ok(rt, "sparsek_select", "hcap=32768", "sm_90a");
+    compile_ok(rt, "sparsek_select", "hcap=32768 rows=256 threads=512", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");

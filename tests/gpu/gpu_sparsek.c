@@ -72,7 +72,7 @@ typedef struct ref_job {
     const float *o, *lse;                 /* kernel output (as float) and LSE */
     const sparsek_sparse_row *srow;       /* the scratch's selection records [B, Hkv, Sq] */
     const int *tcount, *tidx;             /* the scratch's tiles */
-    int tile_cap, ntiles;
+    int tile_cap, ntiles, tile_rows;
     const int *rows;
     int nrows, first_bh, step_bh;
     double err2, ref2, lse_err, tau_err;
@@ -114,10 +114,10 @@ static void check_selection(ref_job *j, int bi, int kh) {
             j->sel_bad++;
         }
         /* The gathered keys of this row's tile. */
-        const int tile = i / 128;
+        const int tile = i / j->tile_rows;
         if (tile != last_tile) {
             last_tile = tile;
-            const int i0 = tile * 128, nr = c->sq - i0 < 128 ? c->sq - i0 : 128;
+            const int i0 = tile * j->tile_rows, nr = c->sq - i0 < j->tile_rows ? c->sq - i0 : j->tile_rows;
             const int pos0 = c->sk - c->sq + i0;
             const int64_t t = ((int64_t)bi * c->hkv + kh) * j->ntiles + tile;
             int nk = 0;
@@ -267,7 +267,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         memset(&jobs[t], 0, sizeof jobs[t]);
         jobs[t].rt = rt; jobs[t].c = c; jobs[t].host = host; jobs[t].o = fo; jobs[t].lse = lse;
         jobs[t].srow = srow; jobs[t].tcount = tcount; jobs[t].tidx = tidx;
-        jobs[t].tile_cap = L.tile_cap; jobs[t].ntiles = L.ntiles;
+        jobs[t].tile_cap = L.tile_cap; jobs[t].ntiles = L.ntiles; jobs[t].tile_rows = L.tile_rows;
         jobs[t].rows = rows; jobs[t].nrows = nrows; jobs[t].first_bh = t; jobs[t].step_bh = NT;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
@@ -398,6 +398,9 @@ int main(int argc, char **argv) {
         {1, 32768, 32768, 2, 1, 64, 2048, 512, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 1, 0},
         {1, 1, 32768, 8, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 4096, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
+        /* Sk > 65536: 256-row selection tiles, the larger tau buffer */
+        {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
         tcase c = fixed[i];
