@@ -86,6 +86,46 @@ function attn.render(cfg, arch, split, name)
            block = { s.warps * 32, 1, 1 }, cluster = { 1, 1, 1 }, smem = s.smem }
 end
 
+-- The Hopper prefill kernel (templates/sparsek_attn_sm90.cut, sm_90a, d = 64 or 128): wgmma
+-- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64).
+function attn.sm90_smem(cfg)
+  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
+  return (m + 2 * stages * n) * d * 2 + stages * n * 8 + 1024
+end
+
+function attn.validate_sm90(cfg, arch)
+  if arch ~= "sm_90a" then return ("path=wgmma needs sm_90a (wgmma exists only there), not %s"):format(arch) end
+  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
+  if d ~= 64 and d ~= 128 then return ("path=wgmma covers d=64 and d=128, not d=%d: use path=mma"):format(d) end
+  if m ~= 64 and m ~= 128 then return ("path=wgmma needs m = 64 or 128 (64 rows per warpgroup), not %d"):format(m) end
+  if tonumber(cfg.warps) ~= m // 16 then
+    return ("path=wgmma runs one warpgroup per 64 rows: m=%d needs warps=%d, not %s"):format(m, m // 16, cfg.warps)
+  end
+  if n % 16 ~= 0 then return ("path=wgmma needs n a multiple of 16, not %d"):format(n) end
+  if stages < 3 then return "path=wgmma needs stages >= 3 (blocks j-1 and j are in use while j+1 loads)" end
+  if n // 2 + d // 2 + n // 4 > 224 then
+    return ("accumulators need %d registers per thread (n=%d, d=%d); at most 224"):format(n // 2 + d // 2 + n // 4, n, d)
+  end
+  local smem = attn.sm90_smem(cfg)
+  if smem > SMEM_LIMIT[arch] then
+    return ("needs %d bytes of shared memory; %s allows %d"):format(smem, arch, SMEM_LIMIT[arch])
+  end
+  return nil
+end
+
+function attn.render_sm90(cfg, arch, name)
+  local env = env_common(cfg)
+  local m = tonumber(cfg.m)
+  env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
+  env.weight, env.weight_id = cfg.weight, attn.WEIGHT_ID[cfg.weight]
+  env.kernel_name = name
+  params(env)
+  env.softmax = template.render("templates/fmha_softmax.cut", env)
+  local path = "templates/sparsek_attn_sm90.cut"
+  return { template = path, source = template.render(path, env), kernel_name = name,
+           block = { (m // 64) * 128, 1, 1 }, cluster = { 1, 1, 1 }, smem = attn.sm90_smem(cfg) }
+end
+
 -- The LSE combine kernel of the decode family.
 function attn.render_combine(cfg, name)
   local env = env_common(cfg)
