@@ -258,7 +258,7 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
 
 /* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */
 static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
-                          size_t scratch_bytes, void *stream, int select_only, sk_err *err) {
+                          size_t scratch_bytes, const char *tile_config, void *stream, int select_only, sk_err *err) {
     sk_sparse_plan pl;
     sparsek_status st = check_params(sp, select_only ? SK_CHECK_SELECT : SK_CHECK_ALL, err);
     if (!st) st = plan(sp, &pl, err);
@@ -290,8 +290,11 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     char config[256];
     const sk_kernel *k = NULL;
     if (!L->decode) {
-        snprintf(config, sizeof config, "d=%d dtype=%s weight=%s", p->head_dim, dtype_name(p->dtype),
-                 weight_name(sp->weight));
+        const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim,
+                               dtype_name(p->dtype), weight_name(sp->weight), tile_config && *tile_config ? " " : "",
+                               tile_config ? tile_config : "");
+        if (w < 0 || (size_t)w >= sizeof config)
+            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
         st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
         if (!st) st = sk_rt_launch(rt, k, vars, 3, &kp, (CUstream)stream, err);
@@ -315,9 +318,23 @@ sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const spars
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward: params is NULL");
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 0, &e);
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 0, &e);
     if (st) {
         sk_err_prefix(&e, "sparsek_sparse_attention_forward");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                     void *scratch, size_t scratch_bytes, const char *tile_config,
+                                                     void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward_with: params is NULL");
+    sk_err e;
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, tile_config, stream, 0, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_attention_forward_with");
         return sk_rt_fail(rt, &e);
     }
     return SPARSEK_OK;
@@ -328,7 +345,7 @@ sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparse
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_select: params is NULL");
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 1, &e);
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 1, &e);
     if (st) {
         sk_err_prefix(&e, "sparsek_sparse_attention_select");
         return sk_rt_fail(rt, &e);

@@ -488,7 +488,7 @@ static void test_generate_defaults(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
     const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
-    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_d128_m128_n128_w8_s3_gate_bf16",
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16",
                           "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
     for (int i = 0; i < 3; i++) {
         sparsek_kernel_source *a = NULL, *b = NULL;
@@ -516,6 +516,28 @@ static void test_generate_defaults(void **state) {
     assert_non_null(strstr(s->source, "KV: the value row scaled by m"));
     assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
     sparsek_kernel_source_free(s);
+    /* The path: wgmma on sm_90a for d 64/128 (its own template), else the portable kernel. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "d=64 weight=hard", "sm_90a", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "templates/sparsek_attn_sm90.cut"));
+    assert_non_null(strstr(s->source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
+    assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
+    assert_int_equal(s->block[0], 256);
+    sparsek_kernel_source_free(s);
+    const char *mma_cases[][2] = {{"d=128", "sm_80"}, {"d=96", "sm_90a"}, {"d=128 path=mma", "sm_90a"}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sparsek_generate(rt, "sparsek_fwd", mma_cases[i][0], mma_cases[i][1], &s), SPARSEK_OK);
+        assert_non_null(strstr(s->source, "templates/sparsek_attn_sm80.cut"));
+        assert_non_null(strstr(s->kernel_name, "sparsek_fwd_mma_"));
+        sparsek_kernel_source_free(s);
+    }
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma", "sm_80", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "needs sm_90a"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma stages=2", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "stages >= 3"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma n=128 stages=4", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "shared memory"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=mma stages=4", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=soft", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "weight=soft"));
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "rows=128 threads=128", "sm_90a", &s),

@@ -178,6 +178,9 @@ static void *ref_worker(void *arg) {
     return NULL;
 }
 
+/* --tiles: tile keys of the prefill kernel for every call (e.g. "path=mma"); NULL: the default. */
+static const char *tiles;
+
 static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     sparsek_sparse_attention_params sp;
     memset(&sp, 0, sizeof sp);
@@ -225,7 +228,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     p->q = (void *)dq; p->k = (void *)dk; p->v = (void *)dv; p->o = (void *)dout; p->lse = (float *)dl;
     sp.scores = (const float *)du;
     int fail = 0;
-    sparsek_status st = sparsek_sparse_attention_forward(rt, &sp, (void *)ds, L.bytes, NULL);
+    sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, tiles, NULL);
     if (st != SPARSEK_OK) {
         fprintf(stderr, "sparsek_sparse_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
         fail = 1;
@@ -362,8 +365,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [-v]\n",
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [--tiles CFG] [-v]\n",
                     argv[0]);
             return 2;
         }
