@@ -87,13 +87,18 @@ static sparsek_status check_params(const sparsek_attention_params *p, sk_err *er
 }
 
 /* The shape-aware part of the default choice; the per-(d, dtype, causal) part is the family's
- * "auto" heuristic in templates/fmha_fwd.lua. Measured on H100 (docs/BENCHMARKS.md, runs 2-3):
- * when 128-row tiles would give fewer than 4 CTAs per SM, 64-row tiles fill the GPU better,
- * and causal d=128 up to 4096 query rows also prefers them. `sms` is 0 without a device. */
-static const char *tile_hint(const sparsek_attention_params *p, int sms) {
+ * "auto" heuristic in templates/fmha_fwd.lua, which also picks the path (wgmma on sm_90a for
+ * d = 64 and 128, else the portable mma path). Measured on H100 (docs/BENCHMARKS.md): on the
+ * mma path, when 128-row tiles would give fewer than 4 CTAs per SM, 64-row tiles fill the GPU
+ * better, and causal d=128 up to 4096 query rows also prefers them (runs 2-3). The wgmma path
+ * keeps its 128-row tiles everywhere: one 64-row warpgroup per CTA was slower on every row of
+ * run 5, small grids included. `sms` is 0 without a device. */
+static const char *tile_hint(const sparsek_attention_params *p, int sms, const char *arch) {
     if (sms <= 0) return "";
     const long long ctas = (long long)p->batch * p->heads_q * ((p->seqlen_q + 127) / 128);
     const int small = ctas < 4LL * sms;
+    const int wgmma = !strcmp(arch, "sm_90a") && (p->head_dim == 64 || p->head_dim == 128);
+    if (wgmma) return "";
     if (p->head_dim == 64 && small) return "m=64 n=128 warps=4 qregs=1";
     if (p->head_dim == 128 && (small || (p->causal && p->seqlen_q <= 4096))) return "m=64 n=64 warps=4 qregs=1";
     return "";
@@ -102,9 +107,9 @@ static const char *tile_hint(const sparsek_attention_params *p, int sms) {
 /* The config string for a call: the problem keys, then the caller's tile keys if given, else
  * the shape hint; keys left out take the family's "auto" heuristic (the tuner's buckets will
  * replace both). */
-static sparsek_status config_for(const sparsek_attention_params *p, const char *tile_config, int sms, char *buf,
-                                 size_t n, sk_err *err) {
-    const char *tiles = tile_config && *tile_config ? tile_config : tile_hint(p, sms);
+static sparsek_status config_for(const sparsek_attention_params *p, const char *tile_config, int sms,
+                                 const char *arch, char *buf, size_t n, sk_err *err) {
+    const char *tiles = tile_config && *tile_config ? tile_config : tile_hint(p, sms, arch);
     int w = snprintf(buf, n, "d=%d dtype=%s causal=%d%s%s", p->head_dim, p->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
                      p->causal ? 1 : 0, *tiles ? " " : "", tiles);
     if (w < 0 || (size_t)w >= n)
@@ -112,7 +117,7 @@ static sparsek_status config_for(const sparsek_attention_params *p, const char *
     return SPARSEK_OK;
 }
 
-/* SM count of the runtime's device, 0 without one. */
+/* SM count of the runtime's device, 0 without one (then the arch is ""). */
 static int device_sms(sparsek_runtime *rt) {
     sk_err ignore;
     return sk_rt_device(rt, &ignore) == SPARSEK_OK ? rt->info.sm_count : 0;
@@ -127,14 +132,16 @@ sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const spars
     sparsek_status st = check_params(p, &e);
     const int sms = st ? 0 : device_sms(rt);
     if (!st && !(sms > 0 && sk_rt_tuned_config(rt, "fmha_fwd", p, buf, buf_size, NULL, 0, NULL)))
-        st = config_for(p, NULL, sms, buf, buf_size, &e);
+        st = config_for(p, NULL, sms, sms > 0 ? rt->info.arch : "", buf, buf_size, &e);
     return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
 }
 
 sparsek_status sk_fmha_heuristic_config(sparsek_runtime *rt, const sparsek_attention_params *p, char *buf, size_t n,
                                         sk_err *err) {
     sparsek_status st = check_params(p, err);
-    return st ? st : config_for(p, NULL, device_sms(rt), buf, n, err);
+    if (st) return st;
+    const int sms = device_sms(rt);
+    return config_for(p, NULL, sms, sms > 0 ? rt->info.arch : "", buf, n, err);
 }
 
 sparsek_status sparsek_attention_forward(sparsek_runtime *rt, const sparsek_attention_params *p, void *stream) {
@@ -152,7 +159,7 @@ sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek
     /* No tile config asked: the tuned winner of the call's bucket (or the nearest), else the
      * heuristic (sk_tuned.h). */
     if (!st && !((!tile_config || !*tile_config) && sk_rt_tuned_config(rt, "fmha_fwd", p, config, sizeof config, NULL, 0, NULL)))
-        st = config_for(p, tile_config, rt->info.sm_count, config, sizeof config, &e);
+        st = config_for(p, tile_config, rt->info.sm_count, rt->info.arch, config, sizeof config, &e);
     const sk_kernel *k = NULL;
     if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
     if (st) return sk_rt_fail(rt, &e);

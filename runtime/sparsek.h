@@ -314,6 +314,68 @@ SPARSEK_API sparsek_status sparsek_reference_sparse_attention_rows(sparsek_runti
                                                                    int b, int h, const int *rows, int nrows,
                                                                    double *out, double *lse);
 
+/* ---------------------------------------------------------------------------------------
+ * SparseK sparse attention on the GPU (templates/sparsek_select.lua, sparsek_fwd.lua,
+ * sparsek_decode.lua). Three steps on the caller's stream, no host synchronisation and no device
+ * allocation: selection (per query row theta, tau; per tile of query rows the gathered key set),
+ * then attention over each tile's gathered keys plus its window band (prefill and chunked
+ * prefill), or for Sq <= 16 the decode kernel split across CTAs and an LSE combine.
+ * The caller provides device scratch memory of sparsek_sparse_attention_scratch_size bytes.
+ * --------------------------------------------------------------------------------------- */
+
+/* The selection record of one query row, as the scratch holds it (rows_offset below). Key j is
+ * selected for the row iff j < ncand and (u_j > theta or (u_j == theta and j >= theta_index));
+ * its weight is clamp((u_j - theta) - tau_offset, 0, 1): the threshold is tau = theta +
+ * tau_offset, kept relative to theta so that float32 holds it precisely for scores of any
+ * magnitude. A row with ncand <= topk has theta = -INFINITY and tau_offset = 0 (all weights 1). */
+typedef struct sparsek_sparse_row {
+    float theta;         /* the k-th largest candidate score */
+    float tau_offset;    /* tau - theta, in [-1, 0] */
+    int32_t theta_index; /* the index of that k-th key (ties: larger indices first) */
+    int32_t ncand;       /* |C| = max(0, pos - window + 1) */
+} sparsek_sparse_row;
+
+/* Where things live in the scratch (byte offsets from its start, each 256-byte aligned). */
+typedef struct sparsek_sparse_scratch_layout {
+    size_t bytes;              /* total size the caller must provide */
+    size_t rows_offset;        /* sparsek_sparse_row [B, Hkv, Sq] */
+    size_t tile_count_offset;  /* int32 [B, Hkv, ntiles]: keys gathered per tile */
+    size_t tile_index_offset;  /* int32 [B, Hkv, ntiles, tile_cap]: their indices, ascending */
+    size_t tile_score_offset;  /* float [B, Hkv, ntiles, tile_cap]: their scores */
+    size_t partial_o_offset;   /* decode: float [B, Hq, Sq, nsplit, D] (0 bytes for prefill) */
+    size_t partial_lse_offset; /* decode: float [B, Hq, Sq, nsplit] */
+    int tile_rows;             /* query rows per selection tile */
+    int ntiles;                /* ceil(Sq / tile_rows) */
+    int tile_cap;              /* capacity of one tile's key list (>= min(k, Sk) + tile_rows - 1) */
+    int decode;                /* 1: Sq <= 16 takes the split-KV decode path */
+    int nsplit;                /* decode: CTAs splitting each group's keys */
+} sparsek_sparse_scratch_layout;
+
+/* Scratch bytes (and the full layout) sparsek_sparse_attention_forward needs for `p`. They depend
+ * on the shape only (dims, topk, window), not on pointers. */
+SPARSEK_API sparsek_status sparsek_sparse_attention_scratch_size(sparsek_runtime *rt,
+                                                                 const sparsek_sparse_attention_params *p,
+                                                                 size_t *bytes);
+SPARSEK_API sparsek_status sparsek_sparse_attention_scratch_layout(sparsek_runtime *rt,
+                                                                   const sparsek_sparse_attention_params *p,
+                                                                   sparsek_sparse_scratch_layout *out);
+
+/* SparseK attention forward: p->base.o (and lse when set) from q, k, v and the scores, on
+ * `stream` (a CUstream; NULL is the legacy default stream). `scratch` is device memory of at
+ * least sparsek_sparse_attention_scratch_size bytes, 16-byte aligned, owned by the caller and
+ * not used by anything else until the launches finish (it may be reused by the next call on the
+ * same stream). Scores must be finite (not checked on the device). The first call for a
+ * configuration may compile (then caches). */
+SPARSEK_API sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt,
+                                                            const sparsek_sparse_attention_params *p,
+                                                            void *scratch, size_t scratch_bytes, void *stream);
+
+/* Only the selection step of sparsek_sparse_attention_forward (q, k, v, o are not needed and may
+ * be NULL): fills the rows and tiles of the scratch layout. For checking and for timing. */
+SPARSEK_API sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt,
+                                                           const sparsek_sparse_attention_params *p,
+                                                           void *scratch, size_t scratch_bytes, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,9 @@
 -- Problem keys (d, dtype, causal) say what is computed; tile keys (m, n, warps, stages, layout,
 -- minblocks) say how, and are what the tuner searches. "auto" tile keys take the heuristic
 -- default below. Paths: "mma" is the portable tensor-core kernel (templates/fmha_fwd_sm80.cut,
--- sm_80 .. sm_120); a Hopper wgmma path will sit beside it as another `path` value.
+-- sm_80 .. sm_120); "wgmma" is the Hopper kernel (templates/fmha_fwd_sm90.cut, sm_90a only,
+-- d = 64 or 128). Both share the parameter struct (fmha_params.cut), the softmax
+-- (fmha_softmax.cut) and the PTX emitters (sparsek/ptx.lua).
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")
@@ -15,10 +17,11 @@ local family = {
     { name = "d",         default = "128",  values = { "64", "96", "128", "256" }, doc = "head dimension" },
     { name = "dtype",     default = "bf16", values = { "fp16", "bf16" }, doc = "element type of Q, K, V, O" },
     { name = "causal",    default = "0",    values = { "0", "1" }, doc = "bottom-right aligned causal mask" },
-    { name = "path",      default = "mma",  values = { "mma" }, doc = "kernel path: mma = mma.sync/ldmatrix/cp.async (sm_80+)" },
-    { name = "m",         default = "auto", values = { "auto", "32", "64", "128", "256" }, doc = "query rows per CTA" },
+    { name = "path",      default = "auto", values = { "auto", "mma", "wgmma" },
+      doc = "kernel path: mma = mma.sync/ldmatrix/cp.async (sm_80+); wgmma = Hopper warpgroup MMA (sm_90a, d 64/128); auto = wgmma where it applies" },
+    { name = "m",         default = "auto", values = { "auto", "32", "64", "128", "192", "256" }, doc = "query rows per CTA" },
     { name = "n",         default = "auto", values = { "auto", "32", "64", "128" }, doc = "keys per pipeline step" },
-    { name = "warps",     default = "auto", values = { "auto", "2", "4", "8", "16" }, doc = "warps per CTA" },
+    { name = "warps",     default = "auto", values = { "auto", "2", "4", "8", "12", "16" }, doc = "warps per CTA" },
     { name = "stages",    default = "auto", values = { "auto", "2", "3", "4" }, doc = "K/V shared-memory pipeline stages" },
     { name = "layout",    default = "auto", values = { "auto", "swizzle", "pad" }, doc = "shared-memory tile layout" },
     { name = "minblocks", default = "auto", values = { "auto", "1", "2" }, doc = "__launch_bounds__ minimum CTAs per SM" },
@@ -27,9 +30,9 @@ local family = {
   },
 }
 
--- The tuner's search space (tile keys; gen.candidates enumerates it, validate prunes it).
--- Values come from the H100 sweeps (docs/BENCHMARKS.md): every winner seen is inside.
-family.space = {
+-- The tuner's search space per path (tile keys; gen.candidates enumerates it, validate prunes
+-- it). Values come from the H100 sweeps (docs/BENCHMARKS.md): every winner seen is inside.
+local MMA_SPACE = {
   { name = "m",       values = { "64", "128" } },
   { name = "n",       values = { "32", "64", "128" } },
   { name = "warps",   values = { "4", "8" } },
@@ -37,6 +40,23 @@ family.space = {
   { name = "qregs",   values = { "0", "1" } },
   { name = "sunroll", values = { "2", "full" } },
 }
+-- wgmma: warps follow from m (one warpgroup per 64 rows); the layout is always the 128-byte swizzle.
+local WGMMA_SPACE = {
+  { name = "m",      values = { "64", "128", "192" } },
+  { name = "n",      values = { "64", "128" } },
+  { name = "stages", values = { "3", "4" } },
+}
+
+-- The path a config runs on `arch`: wgmma on sm_90a for the head dims it covers, else mma.
+local function path_for(cfg, arch)
+  if cfg.path ~= "auto" then return cfg.path end
+  if arch == "sm_90a" and (cfg.d == "64" or cfg.d == "128") then return "wgmma" end
+  return "mma"
+end
+
+function family.space(cfg, arch)
+  return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
+end
 
 -- Shared memory a CTA may opt into, per arch (bytes).
 local SMEM_LIMIT = {
@@ -53,7 +73,7 @@ local MAX_ACC_REGS = 192
 --   d=96/128: m=128 n=128, 8 warps, 3 stages where 227 KB of shared memory allow it, else 2
 --   d=256: m=64 n=32, 4 warps, head-dim loop unrolled by 2 (the only one without spills)
 --   99 KB arches (sm_86/89/120): n=32 for d >= 96
-local function heuristic(cfg, arch)
+local function mma_heuristic(cfg, arch)
   local d = tonumber(cfg.d)
   local big_smem = (SMEM_LIMIT[arch] or 0) >= 232448
   local t = { minblocks = "1", layout = (d % 64 == 0) and "swizzle" or "pad" }
@@ -76,9 +96,24 @@ local function heuristic(cfg, arch)
   return t
 end
 
+-- The wgmma path: two warpgroups (128 rows); 64-key blocks and 4 stages at d=64, 128-key
+-- blocks and 3 stages at d=128 (the H100 sweep of 2026-11-23, docs/BENCHMARKS.md run 5: at d=64
+-- n=64 beat n=128 by 5-40% on every row; at d=128 the two were within 1-4%, n=128 ahead on the
+-- causal rows). Keys the path does not use take fixed values: warps = m/16, the 128-byte
+-- swizzle layout, Q read by wgmma from shared memory (qregs=0).
+local function wgmma_heuristic(cfg)
+  local d64 = cfg.d == "64"
+  local t = { m = "128", n = d64 and "64" or "128", stages = d64 and "4" or "3", layout = "swizzle",
+              minblocks = "1", qregs = "0", sunroll = "full" }
+  local m = tonumber(cfg.m ~= "auto" and cfg.m or t.m)
+  t.warps = tostring(m // 16)
+  return t
+end
+
 -- Replaces "auto" values with the heuristic's choice (called before validate).
 function family.resolve(cfg, arch)
-  local h = heuristic(cfg, arch)
+  cfg.path = path_for(cfg, arch)
+  local h = cfg.path == "wgmma" and wgmma_heuristic(cfg) or mma_heuristic(cfg, arch)
   for k, v in pairs(h) do
     if cfg[k] == "auto" then cfg[k] = v end
   end
@@ -96,7 +131,37 @@ local function shape(cfg)
   return s
 end
 
+-- The wgmma path's limits; nil when the config fits.
+local WGMMA_MAX_REGS = { [1] = 224, [2] = 224, [3] = 160 }   -- accumulator budget per thread
+local function validate_wgmma(cfg, arch)
+  if arch ~= "sm_90a" then return ("path=wgmma needs sm_90a (wgmma exists only there), not %s"):format(arch) end
+  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
+  if d ~= 64 and d ~= 128 then return ("path=wgmma covers d=64 and d=128, not d=%d: use path=mma"):format(d) end
+  if m % 64 ~= 0 or m > 192 then return ("path=wgmma needs m = 64, 128 or 192 (64 rows per warpgroup), not %d"):format(m) end
+  if n % 16 ~= 0 or n > 256 then return ("path=wgmma needs n a multiple of 16 up to 256, not %d"):format(n) end
+  if tonumber(cfg.warps) ~= m // 16 then
+    return ("path=wgmma runs one warpgroup per 64 rows: m=%d needs warps=%d, not %s"):format(m, m // 16, cfg.warps)
+  end
+  if stages < 3 then return "path=wgmma needs stages >= 3 (blocks j-1 and j are in use while j+1 loads)" end
+  if cfg.layout ~= "swizzle" then return "path=wgmma reads 128-byte swizzled tiles: layout=swizzle" end
+  if cfg.qregs ~= "0" then return "path=wgmma reads Q from shared memory: qregs=0" end
+  if cfg.sunroll ~= "full" then return "path=wgmma unrolls the head-dim loop fully: sunroll=full" end
+  if cfg.minblocks ~= "1" then return "path=wgmma runs one CTA per SM: minblocks=1" end
+  local wgs = m // 64
+  local acc = n // 2 + d // 2 + n // 4   -- S, O and the packed P of one thread
+  if acc > WGMMA_MAX_REGS[wgs] then
+    return ("accumulators need %d registers per thread (n=%d, d=%d); %d warpgroups allow %d"):format(
+      acc, n, d, wgs, WGMMA_MAX_REGS[wgs])
+  end
+  local smem = (m + 2 * stages * n) * d * 2 + 1024
+  if smem > SMEM_LIMIT[arch] then
+    return ("needs %d bytes of shared memory; %s allows %d"):format(smem, arch, SMEM_LIMIT[arch])
+  end
+  return nil
+end
+
 function family.validate(cfg, arch)
+  if cfg.path == "wgmma" then return validate_wgmma(cfg, arch) end
   if ptx.arch_number(arch) < 80 then return "the mma path needs sm_80 or newer" end
   local s = shape(cfg)
   if s.m % (16 * s.warps) ~= 0 then
@@ -123,6 +188,10 @@ function family.validate(cfg, arch)
 end
 
 local function kernel_name(cfg)
+  if cfg.path == "wgmma" then
+    return ("sparsek_fmha_fwd_wgmma_d%s_m%s_n%s_s%s_%s%s"):format(cfg.d, cfg.m, cfg.n, cfg.stages, cfg.dtype,
+                                                               cfg.causal == "1" and "_causal" or "")
+  end
   return ("sparsek_fmha_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_mb%s%s_u%s_%s%s"):format(
     cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps, cfg.stages,
     cfg.layout == "swizzle" and "swz" or "pad", cfg.minblocks, cfg.qregs == "1" and "_qr" or "",
@@ -130,7 +199,29 @@ local function kernel_name(cfg)
     cfg.causal == "1" and "_causal" or "")
 end
 
+-- The Hopper kernel: smem = Q tile + stages x (K + V) tiles + 1024 bytes to align the base.
+local function generate_wgmma(cfg, arch)
+  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
+  local name = kernel_name(cfg)
+  local env = {
+    ptx = ptx, arch = arch, dtype = cfg.dtype, elem = ptx.dtypes[cfg.dtype].cuda,
+    d = d, n = n, wgs = m // 64, stages = stages, causal = cfg.causal, kernel_name = name,
+  }
+  env.softmax = template.render("templates/fmha_softmax.cut", env)
+  local path = "templates/fmha_fwd_sm90.cut"
+  return {
+    template = path,
+    source = template.render(path, env),
+    kernel_name = name,
+    grid = ("cdiv(sq,%d) hq b"):format(m),
+    block = { (m // 64) * 128, 1, 1 },
+    cluster = { 1, 1, 1 },
+    smem = (m + 2 * stages * n) * d * 2 + 1024,
+  }
+end
+
 function family.generate(cfg, arch, ctx)
+  if cfg.path == "wgmma" then return generate_wgmma(cfg, arch) end
   local s = shape(cfg)
   local name = kernel_name(cfg)
   local env = {

@@ -49,9 +49,9 @@ static void fake_measure(void *ctx, const char *config, sk_tune_result *r) {
 }
 
 static const char *shapes_text = "# two lengths of one problem, tiles fixed but stages\n"
-                                 "b=1 h=4 s=512 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+                                 "b=1 h=4 s=512 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n"
                                  "\n"
-                                 "b=1 h=4 sq=2048 sk=2048 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2  # same\n";
+                                 "b=1 h=4 sq=2048 sk=2048 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2  # same\n";
 
 static void run_fake(const char *dir, fake *f, double budget, sk_autotune_report *r) {
     sk_tune_shape *shapes = NULL;
@@ -533,8 +533,8 @@ static const char *fake_gpu(void) {
 }
 
 static const char *fake_shapes =
-    "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n"
-    "b=2 h=4 hkv=2 sq=100 sk=300 d=64 dtype=fp16 causal=0 m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+    "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n"
+    "b=2 h=4 hkv=2 sq=100 sk=300 d=64 dtype=fp16 causal=0 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n";
 
 /* tune -> show -> load --check without NVRTC -> bench, as on the device, through the CLI. */
 static void test_cli_on_pretend_gpu(void **state) {
@@ -605,7 +605,7 @@ static void test_first_run_on_pretend_gpu(void **state) {
     if (!lib) skip();
     char *dir = skt_tmpdir("firstrun"), shapes[1024];
     snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
-    const char *one = "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 m=64 n=64 warps=4 qregs=0 sunroll=2\n";
+    const char *one = "b=1 h=2 s=64 d=64 dtype=bf16 causal=1 path=mma m=64 n=64 warps=4 qregs=0 sunroll=2\n";
     assert_int_equal(skt_write_file(shapes, one, strlen(one)), 0);
     setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
     setenv("SPARSEK_AUTOTUNE_SHAPES", shapes, 1);

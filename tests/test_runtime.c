@@ -176,7 +176,8 @@ static void test_generate_fmha(void **state) {
     assert_string_equal(a->cache_key, b->cache_key);
     assert_int_equal(strlen(a->cache_key), 64);
     assert_non_null(strstr(a->source, a->cache_key));
-    assert_non_null(strstr(a->source, "templates/fmha_fwd_sm80.cut"));
+    assert_non_null(strstr(a->source, "templates/fmha_fwd_sm90.cut")); /* sm_90a, d=128: the wgmma path */
+    assert_non_null(strstr(a->source, "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16")); /* n = d = 128 */
     assert_non_null(strstr(a->source, a->kernel_name));
     assert_string_equal(a->family, "fmha_fwd");
     assert_string_equal(a->arch, "sm_90a");
@@ -191,7 +192,35 @@ static void test_generate_fmha(void **state) {
     sparsek_kernel_source_free(b);
     sparsek_kernel_source_free(a);
 
+    /* path=auto: the portable kernel where wgmma does not apply (other archs, d=96/256). */
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "", "sm_80", &b), SPARSEK_OK);
+    assert_non_null(strstr(b->source, "templates/fmha_fwd_sm80.cut"));
+    assert_non_null(strstr(b->config, "path=mma"));
+    sparsek_kernel_source_free(b);
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "d=96", "sm_90a", &b), SPARSEK_OK);
+    assert_non_null(strstr(b->source, "templates/fmha_fwd_sm80.cut"));
+    sparsek_kernel_source_free(b);
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=mma", "sm_90a", &b), SPARSEK_OK);
+    assert_non_null(strstr(b->source, "templates/fmha_fwd_sm80.cut"));
+    sparsek_kernel_source_free(b);
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "d=64", "sm_90a", &b), SPARSEK_OK);
+    assert_non_null(strstr(b->source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16")); /* N = d = n = 64 */
+    assert_null(strstr(b->source, "m64n128k16"));
+    sparsek_kernel_source_free(b);
+
     /* Bad requests name the reason. */
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=wgmma", "sm_80", &a), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "needs sm_90a"));
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=wgmma d=96", "sm_90a", &a), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "use path=mma"));
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=wgmma stages=2", "sm_90a", &a), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "stages >= 3"));
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=wgmma m=128 warps=4", "sm_90a", &a),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "warps=8"));
+    assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "path=wgmma n=128 stages=4", "sm_90a", &a),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(f->rt), "shared memory"));
     assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "d=80", "sm_90a", &a), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(f->rt), "d"));
     assert_int_equal(sparsek_generate(f->rt, "fmha_fwd", "colour=red", "sm_90a", &a), SPARSEK_INVALID_ARGUMENT);
@@ -209,6 +238,27 @@ static void test_generate_fmha(void **state) {
 }
 
 /* Compiles the dense family for three arches; the second request for each comes from disk. */
+/* The wgmma kernels as the heuristic generates them: no spills, and ptxas keeps the wgmma
+ * pipeline asynchronous (it reports "wgmma.mma_async instructions are serialized" when the code
+ * lets an accumulator be touched between issue and wait, or wgmma sit in divergent paths). */
+static void test_wgmma_kernels_stay_async(void **state) {
+    fixture *f = *state;
+    static const char *configs[] = {"d=128 dtype=bf16 causal=0", "d=128 dtype=fp16 causal=1",
+                                    "d=64 dtype=bf16 causal=1", "d=64 dtype=fp16 causal=0 m=192 n=128"};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        sparsek_compiled *c = NULL;
+        sparsek_status st = sparsek_compile(f->rt, "fmha_fwd", configs[i], "sm_90a", &c);
+        if (st != SPARSEK_OK) fail_msg("%s: %s", configs[i], sparsek_last_error(f->rt));
+        assert_non_null(strstr(c->src->config, "path=wgmma"));
+        assert_int_equal(c->from_cache, 0);
+        assert_int_equal(c->spill_stores, 0);
+        assert_int_equal(c->spill_loads, 0);
+        assert_non_null(c->log);
+        if (strstr(c->log, "serialized")) fail_msg("%s: ptxas serialized wgmma:\n%s", configs[i], c->log);
+        sparsek_compiled_free(c);
+    }
+}
+
 static void test_compile_arches_and_cache(void **state) {
     fixture *f = *state;
     const char *arches[] = {"sm_80", "sm_90a", "sm_100a"};
@@ -413,6 +463,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_attention_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generate_fmha, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compile_arches_and_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wgmma_kernels_stay_async, setup, teardown),
         cmocka_unit_test(test_isolated_compile),
         cmocka_unit_test(test_no_disk_cache),
         cmocka_unit_test(test_gridrule),

@@ -29,14 +29,37 @@ static int count_lines(const char *text, const char *prefix) {
     return n;
 }
 
+/* On sm_90a the wgmma path has its own space: m, n, stages, with warps following m. */
+static void test_candidates_wgmma(void **state) {
+    (void)state;
+    sk_gen *g;
+    sk_err e;
+    assert_int_equal(sk_gen_open(&g, NULL, &e), SPARSEK_OK);
+    char *a = NULL, *def = NULL;
+    assert_int_equal(sk_gen_candidates(g, "fmha_fwd", "d=128", "sm_90a", &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_gen_normalize(g, "fmha_fwd", "d=128", "sm_90a", &def, &e), SPARSEK_OK);
+    assert_non_null(strstr(def, "path=wgmma"));
+    char want[600];
+    snprintf(want, sizeof want, "ok\t%s\n", def);
+    assert_non_null(strstr(a, want));                                   /* the heuristic is a candidate */
+    /* 3 x 2 x 2 combinations; those past 227 KB of shared memory are pruned with the reason. */
+    assert_non_null(strstr(a, "pruned\tcausal=0 d=128 dtype=bf16 layout=swizzle m=128 minblocks=1 n=128 path=wgmma "
+                              "qregs=0 stages=4 sunroll=full warps=8\tneeds 295936 bytes of shared memory"));
+    assert_int_equal(count_lines(a, "ok\t"), 8);
+    assert_int_equal(count_lines(a, "pruned\t"), 4);
+    assert_null(strstr(a, "path=mma"));
+    free(a); free(def);
+    sk_gen_close(g);
+}
+
 static void test_candidates(void **state) {
     (void)state;
     sk_gen *g;
     sk_err e;
     assert_int_equal(sk_gen_open(&g, NULL, &e), SPARSEK_OK);
     char *a = NULL, *b = NULL;
-    assert_int_equal(sk_gen_candidates(g, "fmha_fwd", "d=128 dtype=bf16 causal=1", "sm_90a", &a, &e), SPARSEK_OK);
-    assert_int_equal(sk_gen_candidates(g, "fmha_fwd", "causal=1 d=128", "sm_90a", &b, &e), SPARSEK_OK);
+    assert_int_equal(sk_gen_candidates(g, "fmha_fwd", "d=128 dtype=bf16 causal=1 path=mma", "sm_90a", &a, &e), SPARSEK_OK);
+    assert_int_equal(sk_gen_candidates(g, "fmha_fwd", "path=mma causal=1 d=128", "sm_90a", &b, &e), SPARSEK_OK);
     assert_string_equal(a, b); /* stable order, defaults fill in */
     const int ok = count_lines(a, "ok\t"), pruned = count_lines(a, "pruned\t");
     assert_true(ok >= 10);
@@ -44,7 +67,7 @@ static void test_candidates(void **state) {
     /* Every candidate is canonical and valid; every pruned one carries a reason; the
      * heuristic default is in the space. */
     char *def = NULL;
-    assert_int_equal(sk_gen_normalize(g, "fmha_fwd", "d=128 causal=1", "sm_90a", &def, &e), SPARSEK_OK);
+    assert_int_equal(sk_gen_normalize(g, "fmha_fwd", "d=128 causal=1 path=mma", "sm_90a", &def, &e), SPARSEK_OK);
     int saw_default = 0;
     char *copy = strdup(a);
     for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -386,6 +409,7 @@ static void test_export_import(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_candidates),
+        cmocka_unit_test(test_candidates_wgmma),
         cmocka_unit_test(test_list_cli),
         cmocka_unit_test(test_list_compile),
         cmocka_unit_test(test_buckets),

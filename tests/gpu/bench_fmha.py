@@ -147,6 +147,9 @@ def run(args):
                   (peer.get("flash") or float("nan")) / t_sk, (peer.get("cudnn") or float("nan")) / t_sk, rel,
                   best or ""),
               flush=True)
+        if len(tried) > 1:
+            print("    tiles: " + ", ".join("%s %.1f" % (k, t) for k, t in sorted(tried.items(), key=lambda kv: kv[1])),
+                  flush=True)
         del q, k, v, o, qt, kt, vt, ref
     meta = dict(device=dev.name, sms=dev.multi_processor_count, torch=torch.__version__,
                 cudnn=torch.backends.cudnn.version(), date=time.strftime("%Y-%m-%d"), dtype="bf16")

@@ -1,9 +1,11 @@
 /* gpu_fmha.c — GPU test of dense attention forward through the whole pipeline.
  *
- *   gpu_fmha [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed]
+ *   gpu_fmha [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG]
  *                                                    random shapes vs a float64 reference
- *   gpu_fmha --reload DIR                            second-process check: load DIR with
+ *   gpu_fmha --reload DIR [--tiles CFG]              second-process check: load DIR with
  *                                                    sparsek_runtime_load, NVRTC disabled
+ * --tiles passes CFG (e.g. "path=mma") as the tile config of every launch, so each kernel path
+ * can be checked on a device whose default is another one.
  * Exits 77 when no GPU is present (the build system reads that as "skipped").
  *
  * Each case: random inputs rounded to fp16/bf16, outputs poisoned with NaN first, the kernel
@@ -20,6 +22,8 @@
 
 #include "sk_halfs.h"
 #include "sk_runtime.h"
+
+static const char *tiles; /* --tiles: the tile config of every launch (NULL: the default choice) */
 
 #define CHECK_CU(call)                                                                          \
     do {                                                                                        \
@@ -142,7 +146,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     CHECK_CU(cu.cuMemsetD8(dl, 0xff, nl * 4));   /* NaN in float32 */
     p.q = (void *)dq; p.k = (void *)dk; p.v = (void *)dv; p.o = (void *)dout; p.lse = (float *)dl;
     int fail = 0;
-    sparsek_status st = sparsek_attention_forward(rt, &p, NULL);
+    sparsek_status st = sparsek_attention_forward_with(rt, &p, tiles, NULL);
     if (st != SPARSEK_OK) {
         fprintf(stderr, "sparsek_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
         fail = 1;
@@ -256,8 +260,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reload") && i + 1 < argc) reload = argv[++i];
         else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
+        else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] | --reload DIR\n", argv[0]);
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG] "
+                            "| --reload DIR [--tiles CFG]\n", argv[0]);
             return 2;
         }
     }
@@ -289,8 +295,8 @@ int main(int argc, char **argv) {
     if (open_runtime(&rt, cache)) return 1;
     sparsek_device_info info;
     sparsek_runtime_device_info(rt, &info);
-    printf("device: %s (%s, %d SMs, driver %d), cache %s, seed %llu\n", info.name, info.arch, info.sm_count,
-           info.driver_version, cache, seed);
+    printf("device: %s (%s, %d SMs, driver %d), cache %s, seed %llu, tiles '%s'\n", info.name, info.arch,
+           info.sm_count, info.driver_version, cache, seed, tiles ? tiles : "");
 
     int fails = 0, n = 0;
     /* Fixed edge cases first: decode, Sq > Sk causal (rows with no keys), tiny and odd sizes. */
@@ -315,7 +321,8 @@ int main(int argc, char **argv) {
      * process must load them with sparsek_runtime_load and no NVRTC, and compute correctly. */
     sparsek_runtime_destroy(rt);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --reload '%s'", argv[0], cache);
+    snprintf(cmd, sizeof cmd, "'%s' --reload '%s'%s%s%s", argv[0], cache, tiles ? " --tiles '" : "", tiles ? tiles : "",
+             tiles ? "'" : "");
     int rc = system(cmd);
     int reload_ok = WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
     printf("second process reload: %s\n", reload_ok ? "passed" : "FAILED");

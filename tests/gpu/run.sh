@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# tests/gpu/run.sh — everything the H100 session runs, in one call:
+# tests/gpu/run.sh [MODE[,MODE...]] — everything the H100 session runs, in one call:
 #   correctness (random shapes vs float64, poisoned outputs), the cache round trip through a
 #   second process without NVRTC, compute-sanitizer on a subset, and the benchmark vs SDPA.
 # Modes: all (default: test + bench), test, bench, tune (the autotuner: `tune --preset standard`
-# into a fresh cache, load time, checks and re-times without NVRTC; the cache lands in $OUT/pretuned;
-# TUNE_SHAPES=FILE tunes a shapes file instead, TUNE_ARGS adds options, e.g. "--budget 240").
+# into a fresh cache, load time, checks and re-times without NVRTC; the cache lands in
+# $OUT/pretuned; TUNE_SHAPES=FILE tunes a shapes file instead, TUNE_ARGS adds options, e.g.
+# "--budget 240"), sparse (SparseK correctness, sanitizers, bench_sparsek.py); e.g. "test,sparse".
 # Expects binaries built here with `tests/gpu/bundle.sh` in ./devbin (carried to the device).
 # Writes logs under $OUT (or ./gpu-out); prints a short table last.
 set -uo pipefail
@@ -16,22 +17,38 @@ export SPARSEK_CACHE_DIR="$(mktemp -d /tmp/sparsek-cache-XXXXXX)"
 step() { echo "== $*"; }
 rc_all=0
 mode="${1:-all}"
+[[ "$mode" == all ]] && mode="test,bench"
+has() { [[ ",$mode," == *",$1,"* ]]; }
 
-if [[ "$mode" == all || "$mode" == test ]]; then
+if has test; then
   step "gpu_fmha: correctness + second-process reload"
-  "$bin/gpu_fmha" --shapes "${SHAPES:-120}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_fmha.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  timeout 400 "$bin/gpu_fmha" --shapes "${SHAPES:-120}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_fmha.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_fmha exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "gpu_fmha --tiles path=mma: the portable path on this device too"
+  timeout 300 "$bin/gpu_fmha" --shapes "${MMA_SHAPES:-40}" --seed 11 --tiles path=mma --cache "$SPARSEK_CACHE_DIR" 2>&1 \
+    | tee "$out/gpu_fmha_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_fmha (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "SASS of the wgmma kernels: HGMMA issued, no local-memory spills"
+  for cfg in "d=128 dtype=bf16 causal=1" "d=64 dtype=fp16 causal=0"; do
+    "$bin/sparsek-tune" gen fmha_fwd $cfg --arch sm_90a > "$out/k.cu" &&
+      nvcc -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cubin -o "$out/k.cubin" "$out/k.cu" &&
+      cuobjdump --dump-sass "$out/k.cubin" > "$out/k.sass" &&
+      echo "sass $cfg: HGMMA $(grep -c HGMMA "$out/k.sass"), LDL/STL $(grep -cE '\b(LDL|STL)\b' "$out/k.sass")" \
+        | tee -a "$out/checks.txt"
+  done
+  rm -f "$out/k.cu" "$out/k.cubin"
   step "cache verify"
   "$bin/sparsek-tune" cache verify --dir "$SPARSEK_CACHE_DIR" | tail -3
   step "compute-sanitizer memcheck / racecheck (subset)"
   for tool in memcheck racecheck; do
-    compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_fmha" --shapes 8 --max-s 200 --no-fixed --seed 7 \
+    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_fmha" --shapes 8 --max-s 200 --no-fixed --seed 7 \
       --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-$tool.log" 2>&1
-    r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
+    r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)" \
+      | tee -a "$out/checks.txt"
     [[ $r == 0 ]] || rc_all=1
   done
 fi
-if [[ "$mode" == all || "$mode" == bench ]]; then
+if has bench; then
   step "sparsek-tune bench (checked, then timed against the default)"
   for args in "b=1 h=8 s=512 d=64" "b=1 h=16 s=16384 d=128 m=64 n=64 warps=4" "b=2 h=32 s=8192 d=64 causal=1 m=64 n=128 warps=4" \
               "b=4 h=32 hkv=8 sq=1000 sk=4097 d=128 causal=1 layout=bhsd dtype=fp16"; do
@@ -40,14 +57,14 @@ if [[ "$mode" == all || "$mode" == bench ]]; then
   step "benchmark vs SDPA (cuDNN, flash)"
   PYTHONUNBUFFERED=1 python3 tests/gpu/bench_fmha.py --lib "$bin/libsparsek.so" --json "$out/bench.json" ${TILES:+--tiles "$TILES"} ${BENCH_ARGS:-} 2>&1 | tee "$out/bench.log"
 fi
-if [[ "$mode" == tune ]]; then
+if has tune; then
   # The autotuner on the device: tune the standard set into a fresh cache, report, then prove
   # the result loads fast, runs correctly without NVRTC and re-times close to the tuned times.
   tdir="$(mktemp -d /tmp/sparsek-tuned-XXXXXX)"
   set_args="--preset standard"; [[ -n "${TUNE_SHAPES:-}" ]] && set_args="--shapes $TUNE_SHAPES"  # TUNE_SHAPES: a dry run
   step "sparsek-tune tune $set_args into $tdir"
   t0=$(date +%s.%N)
-  "$bin/sparsek-tune" tune $set_args --dir "$tdir" --json ${TUNE_ARGS:-} > "$out/tune.json" 2> "$out/tune-progress.log"; r=$?
+  timeout 480 "$bin/sparsek-tune" tune $set_args --dir "$tdir" --json ${TUNE_ARGS:-} > "$out/tune.json" 2> "$out/tune-progress.log"; r=$?
   t1=$(date +%s.%N)
   echo "tune exit $r, wall $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s (goal < 300 s)"; [[ $r == 0 ]] || rc_all=1
   tail -n 3 "$out/tune-progress.log"
@@ -84,6 +101,27 @@ PY
   "$bin/gpu_fmha" --reload "$out/pretuned" 2>&1 | tee "$out/reload.log" | tail -n 3; r=${PIPESTATUS[0]}
   [[ $r == 0 ]] || rc_all=1
 fi
+if has sparse; then
+  # SparseK: `tests/gpu/run.sh sparse` (SHAPES, SPARSE_BENCH_ARGS=--quick to shorten).
+  step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
+  timeout 400 "$bin/gpu_sparsek" --shapes "${SPARSE_SHAPES:-60}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_sparsek.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "compute-sanitizer memcheck / racecheck (sparse subset)"
+  for tool in memcheck racecheck; do
+    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed --seed 7 \
+      --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-$tool.log" 2>&1
+    r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sparse-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || rc_all=1
+  done
+  step "bench_sparsek (vs our dense kernel, cuDNN, FlexAttention block-sparse, PyTorch gather decode)"
+  PYTHONUNBUFFERED=1 timeout 300 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --json "$out/bench_sparsek.json" \
+    ${SPARSE_BENCH_ARGS:-} 2>&1 | tee "$out/bench_sparsek.log"; r=${PIPESTATUS[0]}
+  echo "bench_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+fi
 echo "== summary"
-grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" 2>/dev/null
+cat "$out/checks.txt" 2>/dev/null
+grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
+grep -E "sparse correctness:" "$out/gpu_sparsek.log" 2>/dev/null
+grep -E "^(prefill|decode) " "$out/bench_sparsek.log" 2>/dev/null
+cat "$out/tune-summary.txt" 2>/dev/null
 exit $rc_all

@@ -205,16 +205,19 @@ end
 -- Keys the caller gives in `config` stay fixed; every combination of the others is resolved
 -- (remaining "auto" keys), validated, and reported one per line, in a stable order:
 --   "ok\t<canonical config>" or "pruned\t<canonical config>\t<reason>".
--- Combinations that resolve to the same canonical config are reported once.
+-- Combinations that resolve to the same canonical config are reported once. `space` may also
+-- be a function(cfg, arch) returning such a list, for families whose paths tune different keys.
 function gen.candidates(family, config, arch)
   check_arch(arch)
   local fam = load_family(family)
-  if type(fam.space) ~= "table" or #fam.space == 0 then invalid("%s has no search space", family) end
   local base = parse(fam, config)
+  local space = fam.space
+  if type(space) == "function" then space = space(base, arch) end
+  if type(space) ~= "table" or #space == 0 then invalid("%s has no search space", family) end
   local given = {}
   for pair in (config or ""):gmatch("%S+") do given[pair:match("^([^=]*)=")] = true end
   local free = {}
-  for _, k in ipairs(fam.space) do
+  for _, k in ipairs(space) do
     if not given[k.name] then free[#free + 1] = k end
   end
   local lines, seen = {}, {}

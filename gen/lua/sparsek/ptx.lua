@@ -154,12 +154,14 @@ local function wgmma_check(n, dtype, arch)
   return n
 end
 
--- The operand list "{%0, %1, ...}" of n/2 f32 accumulators, and their constraints.
+-- The operand list "{%0, %1, ...}" of n/2 f32 accumulators, and their constraints. The
+-- accumulators are passed as d[n/8][4]: block j holds columns 8j..8j+7 in the per-warp layout
+-- of an m16n8 C fragment (rows g, g+8; columns 2t, 2t+1), which is the layout the softmax reads.
 local function acc_operands(count)
   local regs, cons = {}, {}
   for i = 0, count - 1 do
     regs[#regs + 1] = "%" .. i
-    cons[#cons + 1] = ('"+f"(d[%d])'):format(i)
+    cons[#cons + 1] = ('"+f"(d[%d][%d])'):format(i // 4, i % 4)
   end
   return "{" .. table.concat(regs, ", ") .. "}", table.concat(cons, ", ")
 end
@@ -187,7 +189,7 @@ local function wgmma(n, dtype, arch, trans_b, a_form)
   return ([[
 // wgmma m64n%dk16, A from %s, B from shared memory (descriptor), %s in, f32 accumulate.
 // scale_d = 0 overwrites d, 1 accumulates into it.
-__device__ __forceinline__ void %s(float (&d)[%d], %s,
+__device__ __forceinline__ void %s(float (&d)[%d][4], %s,
                                                 unsigned long long desc_b, int scale_d) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %%%d, 0;\n"
@@ -195,7 +197,7 @@ __device__ __forceinline__ void %s(float (&d)[%d], %s,
         : %s
         : %s, "l"(desc_b), "r"(scale_d));
 }
-]]):format(n, a_form == "ss" and "shared memory (descriptor)" or "registers", dtype, name, count, a_param,
+]]):format(n, a_form == "ss" and "shared memory (descriptor)" or "registers", dtype, name, count // 4, a_param,
            nexta + 1, n, ty, ty, ops, a_ops, nexta, imm, cons, a_cons)
 end
 
@@ -242,7 +244,13 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void *tensor_map
         "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
         :: "r"(dst), "l"(tensor_map), "r"(x), "r"(y), "r"(bar) : "memory");
 }
-// Generic-proxy shared-memory writes become visible to the async proxy (wgmma, TMA).
+]]
+end
+
+-- Generic-proxy shared-memory writes (st.shared, cp.async) become visible to the async proxy
+-- (wgmma operands, TMA stores): each writing thread fences before the barrier that publishes.
+function ptx.fence_proxy_async()
+  return [[
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 ]]
 end

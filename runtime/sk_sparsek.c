@@ -1,0 +1,332 @@
+/* sk_sparsek.c — SparseK sparse attention on the GPU: argument checks, the scratch layout,
+ * kernel choice and the launches (selection, then prefill or decode + combine). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sk_runtime.h"
+
+/* Must match struct SelectParams in templates/sparsek_select.cut. */
+typedef struct sk_sparsek_select_params {
+    const float *u;
+    long long u_batch_stride, u_head_stride;
+    void *rows;
+    int *tile_idx;
+    float *tile_u;
+    int *tile_count;
+    int seqlen_q, seqlen_k, heads_kv, topk, window, ntiles, tile_cap;
+} sk_sparsek_select_params;
+
+/* Must match struct SparseAttnParams in templates/sparsek_params.cut. */
+typedef struct sk_sparsek_attn_params {
+    const void *q, *k, *v;
+    void *o;
+    float *lse;
+    long long q_batch_stride, q_row_stride, q_head_stride;
+    long long k_batch_stride, k_row_stride, k_head_stride;
+    long long v_batch_stride, v_row_stride, v_head_stride;
+    long long o_batch_stride, o_row_stride, o_head_stride;
+    const void *rows;
+    const int *tile_idx;
+    const float *tile_u;
+    const int *tile_count;
+    float *part_o, *part_lse;
+    int seqlen_q, seqlen_k, heads_q, heads_kv, group, window;
+    int ntiles, tile_cap, sel_rows, nsplit, blocks_per_split, row_tiles;
+    float scale_log2, inv_scale_log2;
+} sk_sparsek_attn_params;
+
+_Static_assert(sizeof(sk_sparsek_select_params) == 88, "select params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_attn_params) == 240, "attention params layout changed: update the template too");
+_Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
+
+enum {
+    SK_SEL_ROWS = 128,      /* query rows per selection tile (sparsek_select rows=) */
+    SK_SEL_ROWS_LONG = 256, /* ... when Sk > SK_LONG: halves the selection's O(Sq * Sk / rows) scans */
+    SK_LONG = 65536,
+    SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
+    SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
+};
+
+static int misaligned(const void *p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) != 0; }
+
+/* Everything that can be checked without the device. `need_qkvo`: the attention tensors must be
+ * given (not for the selection alone). */
+static sparsek_status check_params(const sparsek_sparse_attention_params *sp, int need_qkvo, sk_err *err) {
+    const sparsek_attention_params *p = &sp->base;
+    if (need_qkvo && (!p->q || !p->k || !p->v || !p->o))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be device pointers, not NULL");
+    if (!sp->scores) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be a device pointer, not NULL");
+    if (p->dtype != SPARSEK_FP16 && p->dtype != SPARSEK_BF16)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "dtype %d is not SPARSEK_FP16 or SPARSEK_BF16", (int)p->dtype);
+    if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
+                       "dims must be >= 1 (batch=%d seqlen_q=%d seqlen_k=%d heads_q=%d heads_kv=%d)", p->batch,
+                       p->seqlen_q, p->seqlen_k, p->heads_q, p->heads_kv);
+    if (p->batch > 65535 || p->heads_q > 65535)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "batch (%d) and heads_q (%d) must be at most 65535", p->batch,
+                       p->heads_q);
+    if (p->seqlen_q > 65535 * 64)   /* query tiles are the grid's y dimension */
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "seqlen_q (%d) must be at most %d", p->seqlen_q, 65535 * 64);
+    if (p->heads_q % p->heads_kv != 0)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "heads_q (%d) must be a multiple of heads_kv (%d)", p->heads_q,
+                       p->heads_kv);
+    if (p->head_dim != 64 && p->head_dim != 96 && p->head_dim != 128 && p->head_dim != 256)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "head_dim %d not supported (64, 96, 128, 256)", p->head_dim);
+    if (sp->topk < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "topk = %d, must be >= 1", sp->topk);
+    if (sp->window < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "window = %d, must be >= 1", sp->window);
+    if (sp->weight != SPARSEK_WEIGHT_GATE && sp->weight != SPARSEK_WEIGHT_HARD && sp->weight != SPARSEK_WEIGHT_KV)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "weight mode %d is not GATE (0), HARD (1) or KV (2)",
+                       (int)sp->weight);
+    if (misaligned(sp->scores, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned");
+    if (sp->score_stride[0] < 0 || sp->score_stride[1] < 0)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "score strides (%lld, %lld) must be non-negative",
+                       (long long)sp->score_stride[0], (long long)sp->score_stride[1]);
+    if (!need_qkvo) return SPARSEK_OK;
+    if (misaligned(p->q, 16) || misaligned(p->k, 16) || misaligned(p->v, 16) || misaligned(p->o, 16))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be 16-byte aligned");
+    if (p->lse && misaligned(p->lse, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned");
+    if (!(p->scale >= 0.f) || isinf(p->scale))
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scale must be finite and > 0 (0 selects 1/sqrt(head_dim)), got %g",
+                       (double)p->scale);
+    const struct { const char *name; const int64_t *st; int rows; } s[4] = {
+        {"q", p->q_stride, p->seqlen_q}, {"k", p->k_stride, p->seqlen_k},
+        {"v", p->v_stride, p->seqlen_k}, {"o", p->o_stride, p->seqlen_q}};
+    const char *dim[3] = {"batch", "sequence", "head"};
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 3; j++)
+            if (s[i].st[j] < 0 || s[i].st[j] % 8 != 0)
+                return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
+                               "%s %s stride %lld must be a non-negative multiple of 8 elements", s[i].name, dim[j],
+                               (long long)s[i].st[j]);
+        if (s[i].st[1] < p->head_dim && s[i].rows > 1)
+            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s sequence stride %lld is smaller than head_dim %d",
+                           s[i].name, (long long)s[i].st[1], p->head_dim);
+    }
+    return SPARSEK_OK;
+}
+
+static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
+static int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+/* The decode kernel's rows per CTA (16, 32 or 64) and keys per block for a shape. */
+static int decode_m(const sparsek_attention_params *p) {
+    const int rows = p->seqlen_q * (p->heads_q / p->heads_kv);
+    return rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
+}
+static int decode_n(const sparsek_attention_params *p) { return p->head_dim >= 256 ? 32 : 64; }
+
+/* The whole plan of a call, from the shape alone (the scratch size must not depend on the device). */
+typedef struct sk_sparse_plan {
+    sparsek_sparse_scratch_layout lay;
+    int topk, window;       /* clamped to Sk: the same selection, and no int overflow in the kernels */
+    int row_tiles, blocks_per_split;
+} sk_sparse_plan;
+
+static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_plan *pl, sk_err *err) {
+    const sparsek_attention_params *p = &sp->base;
+    memset(pl, 0, sizeof *pl);
+    sparsek_sparse_scratch_layout *L = &pl->lay;
+    const int sk = p->seqlen_k, sq = p->seqlen_q;
+    pl->topk = sp->topk < sk ? sp->topk : sk;        /* |C| <= Sk - 1 < Sk: every k >= Sk keeps all of C */
+    pl->window = sp->window < sk ? sp->window : sk;  /* w >= Sk: every window starts at key 0 */
+    L->decode = sq <= SK_DECODE_MAX_SQ;
+    L->tile_rows = !L->decode && sk > SK_LONG ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
+    L->ntiles = cdiv(sq, L->tile_rows);
+    L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
+    const size_t bh = (size_t)p->batch * p->heads_kv, bhq = (size_t)p->batch * p->heads_q;
+    const size_t tiles = bh * (size_t)L->ntiles;
+    if (L->decode) {
+        const int g = p->heads_q / p->heads_kv, m = decode_m(p), n = decode_n(p);
+        pl->row_tiles = cdiv(sq * g, m);
+        /* Blocks of the group's tile: gathered |A| + |B| keys, then the window band (as the kernel
+         * counts them for its first row tile, the longest). */
+        const int n0 = sk - sq - pl->window + 1 > 0 ? sk - sq - pl->window + 1 : 0;
+        const int nlast = sk - pl->window > 0 ? sk - pl->window : 0;
+        const int gathered = (n0 < pl->topk ? n0 : pl->topk) + (nlast - n0);
+        const int pf = sk - sq, band_lo = pf - pl->window + 1 > 0 ? pf - pl->window + 1 : 0;
+        const int total = cdiv(gathered, n) + cdiv(sk - 1 - band_lo + 1, n);
+        /* Splits per group so that about SK_DECODE_CTAS CTAs run, at most one per key block. */
+        const size_t groups = bh * (size_t)pl->row_tiles;
+        int want = groups >= SK_DECODE_CTAS ? 1 : cdiv(SK_DECODE_CTAS, (int)groups);
+        if (want > total) want = total;
+        pl->blocks_per_split = cdiv(total, want);
+        L->nsplit = cdiv(total, pl->blocks_per_split);
+    }
+    /* Sizes: the largest is B*Hkv*ntiles*tile_cap*4, well inside size_t for any int dims. */
+    size_t off = 0;
+    L->rows_offset = off;
+    off = align256(off + bh * (size_t)sq * sizeof(sparsek_sparse_row));
+    L->tile_count_offset = off;
+    off = align256(off + tiles * 4);
+    L->tile_index_offset = off;
+    off = align256(off + tiles * (size_t)L->tile_cap * 4);
+    L->tile_score_offset = off;
+    off = align256(off + tiles * (size_t)L->tile_cap * 4);
+    L->partial_o_offset = off;
+    if (L->decode) off = align256(off + bhq * (size_t)sq * L->nsplit * p->head_dim * 4);
+    L->partial_lse_offset = off;
+    if (L->decode) off = align256(off + bhq * (size_t)sq * L->nsplit * 4);
+    L->bytes = off;
+    (void)err;
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_scratch_layout(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                       sparsek_sparse_scratch_layout *out) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p || !out)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_scratch_layout: NULL argument");
+    sk_err e;
+    sk_sparse_plan pl;
+    sparsek_status st = check_params(p, 0, &e);
+    if (!st) st = plan(p, &pl, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_attention_scratch_layout");
+        return sk_rt_fail(rt, &e);
+    }
+    *out = pl.lay;
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_scratch_size(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                     size_t *bytes) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p || !bytes)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_scratch_size: NULL argument");
+    sparsek_sparse_scratch_layout L;
+    sparsek_status st = sparsek_sparse_attention_scratch_layout(rt, p, &L);
+    if (st) return st;
+    *bytes = L.bytes;
+    return SPARSEK_OK;
+}
+
+static sparsek_status check_scratch(const sk_sparse_plan *pl, const void *scratch, size_t bytes, sk_err *err) {
+    if (!scratch)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch is NULL; %zu bytes of device memory are needed",
+                       pl->lay.bytes);
+    if (misaligned(scratch, 16)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch must be 16-byte aligned");
+    if (bytes < pl->lay.bytes)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch has %zu bytes; this call needs %zu", bytes,
+                       pl->lay.bytes);
+    return SPARSEK_OK;
+}
+
+static const char *dtype_name(sparsek_dtype d) { return d == SPARSEK_BF16 ? "bf16" : "fp16"; }
+static const char *weight_name(sparsek_weight_mode w) {
+    return w == SPARSEK_WEIGHT_HARD ? "hard" : (w == SPARSEK_WEIGHT_KV ? "kv" : "gate");
+}
+
+/* The selection launch (the device is ready). The score buffer for tau (hcap) must hold the
+ * prefix scores within 1 of the tile's thetas (about 30% of the prefix for normal scores at
+ * k/S = 1/16, 12.5% at 1/64) or a slow exact path re-reads them from global memory: few tiles
+ * (decode, short prefill) get the largest buffer (the SMs have room), long prefixes a larger one
+ * at one CTA per SM. */
+static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
+                                    const sk_sparse_plan *pl, char *scratch, CUstream stream, sk_err *err) {
+    const sparsek_attention_params *p = &sp->base;
+    const long long tiles = (long long)p->batch * p->heads_kv * pl->lay.ntiles;
+    const int big_smem = rt->info.max_smem_optin >= 200 * 1024, mid_smem = rt->info.max_smem_optin >= 120 * 1024;
+    const int few = tiles < rt->info.sm_count;   /* decode, short prefill: one CTA scans a whole prefix */
+    const char *hcap = !mid_smem ? "8192"
+                     : (few && big_smem) ? "40960"
+                     : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
+    char config[128];
+    const int rows = pl->lay.tile_rows;
+    snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, few || rows > 128 ? 512 : 256);
+    const sk_kernel *k = NULL;
+    sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
+    if (st) return st;
+    const sparsek_sparse_scratch_layout *L = &pl->lay;
+    sk_sparsek_select_params kp = {
+        .u = sp->scores, .u_batch_stride = sp->score_stride[0], .u_head_stride = sp->score_stride[1],
+        .rows = scratch + L->rows_offset,
+        .tile_idx = (int *)(scratch + L->tile_index_offset),
+        .tile_u = (float *)(scratch + L->tile_score_offset),
+        .tile_count = (int *)(scratch + L->tile_count_offset),
+        .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_kv = p->heads_kv,
+        .topk = pl->topk, .window = pl->window, .ntiles = L->ntiles, .tile_cap = L->tile_cap,
+    };
+    const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
+    return sk_rt_launch(rt, k, vars, 3, &kp, stream, err);
+}
+
+/* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */
+static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
+                          size_t scratch_bytes, void *stream, int select_only, sk_err *err) {
+    sk_sparse_plan pl;
+    sparsek_status st = check_params(sp, !select_only, err);
+    if (!st) st = plan(sp, &pl, err);
+    if (!st) st = check_scratch(&pl, scratch, scratch_bytes, err);
+    if (!st) st = sk_rt_device(rt, err); /* once per launch: also makes the context current */
+    if (!st) st = launch_select(rt, sp, &pl, scratch, (CUstream)stream, err);
+    if (st || select_only) return st;
+
+    const sparsek_attention_params *p = &sp->base;
+    const sparsek_sparse_scratch_layout *L = &pl.lay;
+    char *s = scratch;
+    const float scale = p->scale > 0.f ? p->scale : 1.0f / sqrtf((float)p->head_dim);
+    sk_sparsek_attn_params kp = {
+        .q = p->q, .k = p->k, .v = p->v, .o = p->o, .lse = p->lse,
+        .q_batch_stride = p->q_stride[0], .q_row_stride = p->q_stride[1], .q_head_stride = p->q_stride[2],
+        .k_batch_stride = p->k_stride[0], .k_row_stride = p->k_stride[1], .k_head_stride = p->k_stride[2],
+        .v_batch_stride = p->v_stride[0], .v_row_stride = p->v_stride[1], .v_head_stride = p->v_stride[2],
+        .o_batch_stride = p->o_stride[0], .o_row_stride = p->o_stride[1], .o_head_stride = p->o_stride[2],
+        .rows = s + L->rows_offset, .tile_idx = (const int *)(s + L->tile_index_offset),
+        .tile_u = (const float *)(s + L->tile_score_offset), .tile_count = (const int *)(s + L->tile_count_offset),
+        .part_o = (float *)(s + L->partial_o_offset), .part_lse = (float *)(s + L->partial_lse_offset),
+        .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_q = p->heads_q, .heads_kv = p->heads_kv,
+        .group = p->heads_q / p->heads_kv, .window = pl.window,
+        .ntiles = L->ntiles, .tile_cap = L->tile_cap, .sel_rows = L->tile_rows, .nsplit = L->nsplit,
+        .blocks_per_split = pl.blocks_per_split, .row_tiles = pl.row_tiles,
+        .scale_log2 = scale * 1.4426950408889634f,
+    };
+    kp.inv_scale_log2 = 1.0f / kp.scale_log2;
+    char config[256];
+    const sk_kernel *k = NULL;
+    if (!L->decode) {
+        snprintf(config, sizeof config, "d=%d dtype=%s weight=%s", p->head_dim, dtype_name(p->dtype),
+                 weight_name(sp->weight));
+        st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
+        const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
+        if (!st) st = sk_rt_launch(rt, k, vars, 3, &kp, (CUstream)stream, err);
+        return st;
+    }
+    snprintf(config, sizeof config, "d=%d dtype=%s weight=%s m=%d n=%d", p->head_dim, dtype_name(p->dtype),
+             weight_name(sp->weight), decode_m(p), decode_n(p));
+    st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);
+    const sk_gridvar dvars[] = {{"nsplit", L->nsplit}, {"hkv", p->heads_kv}, {"rt", pl.row_tiles}, {"b", p->batch}};
+    if (!st) st = sk_rt_launch(rt, k, dvars, 4, &kp, (CUstream)stream, err);
+    if (st) return st;
+    snprintf(config, sizeof config, "d=%d dtype=%s phase=combine", p->head_dim, dtype_name(p->dtype));
+    st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);
+    const sk_gridvar cvars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
+    if (!st) st = sk_rt_launch(rt, k, cvars, 3, &kp, (CUstream)stream, err);
+    return st;
+}
+
+sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                void *scratch, size_t scratch_bytes, void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward: params is NULL");
+    sk_err e;
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 0, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_attention_forward");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                               void *scratch, size_t scratch_bytes, void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_select: params is NULL");
+    sk_err e;
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 1, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_attention_select");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
+}

@@ -1,0 +1,99 @@
+-- templates/sparsek_attn.lua — shared by the SparseK attention families (sparsek_fwd,
+-- sparsek_decode): problem keys, tile validation and rendering of templates/sparsek_attn_sm80.cut.
+-- Not a family itself (no generate).
+
+local ptx = require("sparsek.ptx")
+local template = require("sparsek.template")
+
+local attn = {}
+
+attn.WEIGHT_ID = { gate = 0, hard = 1, kv = 2 }
+
+-- Problem keys common to both families.
+function attn.problem_keys()
+  return {
+    { name = "d",      default = "128",  values = { "64", "96", "128", "256" }, doc = "head dimension" },
+    { name = "dtype",  default = "bf16", values = { "fp16", "bf16" }, doc = "element type of Q, K, V, O" },
+    { name = "weight", default = "gate", values = { "gate", "hard", "kv" },
+      doc = "where the SparseK weight m goes: gate (log m on the logit), hard (ignored), kv (key and value scaled by m)" },
+  }
+end
+
+local SMEM_LIMIT = {
+  sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,
+  sm_90 = 232448, sm_90a = 232448, sm_100a = 232448, sm_120 = 101376,
+}
+local MAX_ACC_REGS = 192
+
+function attn.shape(cfg)
+  local s = {
+    d = tonumber(cfg.d), m = tonumber(cfg.m), n = tonumber(cfg.n),
+    warps = tonumber(cfg.warps), stages = tonumber(cfg.stages),
+  }
+  s.layout = (s.d % 64 == 0) and "swizzle" or "pad"
+  s.row_bytes = s.layout == "swizzle" and s.d * 2 or (s.d + 8) * 2
+  s.smem = (s.m + 2 * s.stages * s.n) * s.row_bytes + s.stages * s.n * 8
+  s.warp_rows = s.m // s.warps
+  return s
+end
+
+function attn.validate(cfg, arch)
+  if ptx.arch_number(arch) < 80 then return "the mma path needs sm_80 or newer" end
+  local s = attn.shape(cfg)
+  if s.m % (16 * s.warps) ~= 0 then
+    return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(s.m, 16 * s.warps)
+  end
+  local acc = (s.warp_rows // 16) * (s.d // 2 + s.n // 2)
+  if acc > MAX_ACC_REGS then
+    return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d); at most %d"):format(
+      acc, s.warp_rows, s.d, s.n, MAX_ACC_REGS)
+  end
+  local limit = SMEM_LIMIT[arch]
+  if limit and s.smem > limit then
+    return ("needs %d bytes of shared memory; %s allows %d"):format(s.smem, arch, limit)
+  end
+  return nil
+end
+
+local function env_common(cfg)
+  local d = ptx.dtypes[cfg.dtype]
+  return {
+    ptx = ptx, dtype = cfg.dtype, elem = d.cuda,
+    from_float = cfg.dtype == "fp16" and "__float2half_rn" or "__float2bfloat16_rn",
+  }
+end
+
+local function params(env)
+  env.common = template.render("templates/sparsek_common.cut", env)
+  env.params = template.render("templates/sparsek_params.cut", env)
+end
+
+-- The attention kernel (split = decode) for a resolved config.
+function attn.render(cfg, arch, split, name)
+  local s = attn.shape(cfg)
+  local env = env_common(cfg)
+  env.d, env.m, env.n, env.warps, env.stages = s.d, s.m, s.n, s.warps, s.stages
+  env.layout, env.row_bytes = s.layout, s.row_bytes
+  env.layout_doc = s.layout == "swizzle" and "16-byte chunks XOR-swizzled by row" or "rows padded by 16 bytes"
+  env.split, env.weight, env.weight_id = split, cfg.weight, attn.WEIGHT_ID[cfg.weight]
+  env.min_blocks = cfg.minblocks or "1"
+  env.s_unroll = s.d == 256 and "2" or ""
+  env.kernel_name = name
+  params(env)
+  env.softmax = template.render("templates/fmha_softmax.cut", env)
+  local path = "templates/sparsek_attn_sm80.cut"
+  return { template = path, source = template.render(path, env), kernel_name = name,
+           block = { s.warps * 32, 1, 1 }, cluster = { 1, 1, 1 }, smem = s.smem }
+end
+
+-- The LSE combine kernel of the decode family.
+function attn.render_combine(cfg, name)
+  local env = env_common(cfg)
+  env.d, env.threads, env.kernel_name = tonumber(cfg.d), 128, name
+  params(env)
+  local path = "templates/sparsek_combine.cut"
+  return { template = path, source = template.render(path, env), kernel_name = name,
+           grid = "sq hq b", block = { 128, 1, 1 }, cluster = { 1, 1, 1 }, smem = 0 }
+end
+
+return attn

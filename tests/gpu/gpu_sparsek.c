@@ -1,0 +1,425 @@
+/* gpu_sparsek.c — GPU test of SparseK sparse attention (sparsek_sparse_attention_forward)
+ * against the float64 reference, and of the selection it computes on the way.
+ *
+ *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [-v]
+ *
+ * Exits 77 when no GPU is present. Each case: random q, k, v rounded to fp16/bf16, float32
+ * scores of one of several distributions (normal, a quarter grid with many ties, all equal),
+ * outputs and the scratch poisoned with NaN/0xff first, then one call on a stream. Checked:
+ *   - every output element and LSE for leftover poison;
+ *   - the relative error ||o - ref|| / ||ref|| over sampled rows (all rows of small cases; the
+ *     edges and a random sample of big ones) against sparsek_reference_sparse_attention_rows,
+ *     with fp16 <= 2e-3 and bf16 <= 1.5e-2, and LSE within 2e-3 (1 + |lse|);
+ *   - the selection record of those rows in the scratch (theta exactly, the index of the k-th
+ *     key, tau - theta within 2e-6) against sparsek_reference_sparsek_select, and the gathered
+ *     keys of their tiles against sparsek_reference_sparsek_tile_keys.
+ * Prints one line per failing case (every case with -v) and a summary line. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sk_halfs.h"
+#include "sk_runtime.h"
+
+#define CHECK_CU(call)                                                                          \
+    do {                                                                                        \
+        CUresult r_ = (call);                                                                   \
+        if (r_ != CUDA_SUCCESS) {                                                               \
+            const char *n_ = "?";                                                               \
+            cu.cuGetErrorName(r_, &n_);                                                         \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, n_);          \
+            exit(1);                                                                            \
+        }                                                                                       \
+    } while (0)
+
+static sk_cuda cu;
+
+static uint64_t rng_state;
+static uint64_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double urand(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
+static double nrand(void) {
+    double u = urand() + 1e-300, v = urand();
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+static int pick(const int *v, int n) { return v[rng() % (uint64_t)n]; }
+
+typedef struct tcase {
+    int b, sq, sk, hq, hkv, d, topk, window;
+    sparsek_weight_mode weight;
+    sparsek_dtype dtype;
+    int scores; /* 0 normal, 1 quarter grid (ties), 2 all equal, 3 normal * 3 */
+    int layout; /* 0 [B,S,H,D], 1 [B,H,S,D] */
+} tcase;
+
+static const char *WNAME[] = {"gate", "hard", "kv"};
+
+/* Totals over every case. */
+static double worst_rel[2], worst_tau;
+static long rows_checked, sel_bad, tiles_checked, tiles_bad;
+
+typedef struct ref_job {
+    sparsek_runtime *rt;
+    const tcase *c;
+    sparsek_sparse_attention_params host; /* host copies of q, k, v, scores */
+    const float *o, *lse;                 /* kernel output (as float) and LSE */
+    const sparsek_sparse_row *srow;       /* the scratch's selection records [B, Hkv, Sq] */
+    const int *tcount, *tidx;             /* the scratch's tiles */
+    int tile_cap, ntiles, tile_rows;
+    const int *rows;
+    int nrows, first_bh, step_bh;
+    double err2, ref2, lse_err, tau_err;
+    int lse_bad, ref_failed, sel_bad, tiles, tiles_bad;
+} ref_job;
+
+/* One (batch, KV head)'s selection for the sampled rows and their tiles. */
+static void check_selection(ref_job *j, int bi, int kh) {
+    const tcase *c = j->c;
+    const float *u = j->host.scores + bi * j->host.score_stride[0] + kh * j->host.score_stride[1];
+    int *sel = malloc(sizeof(int) * (size_t)c->sk), *keys = malloc(sizeof(int) * (size_t)(c->sk + 256));
+    int last_tile = -1;
+    for (int ri = 0; ri < j->nrows; ri++) {
+        const int i = j->rows[ri], pos = c->sk - c->sq + i;
+        const sparsek_sparse_row *r = j->srow + ((int64_t)bi * c->hkv + kh) * c->sq + i;
+        const int ncand = pos - c->window + 1 > 0 ? pos - c->window + 1 : 0;
+        int bad = r->ncand != ncand;
+        if (pos >= 0) {
+            int ns = 0;
+            double tau, theta;
+            if (sparsek_reference_sparsek_select(j->rt, u, c->sk, pos, c->topk, c->window, sel, NULL, &ns, &tau,
+                                                 &theta) != SPARSEK_OK) {
+                j->ref_failed++;
+                continue;
+            }
+            if (isinf(theta)) {
+                bad |= !(isinf(r->theta) && r->theta < 0);
+            } else {
+                bad |= (double)r->theta != theta || r->theta_index != sel[ns - 1];
+                const double e = fabs((double)r->tau_offset - (tau - theta));
+                if (!(e <= 2e-6)) bad = 1;
+                if (e > j->tau_err) j->tau_err = e;
+            }
+        }
+        if (bad) {
+            if (j->sel_bad < 3)
+                fprintf(stderr, "  selection b=%d kvh=%d row %d: theta %.9g idx %d tau-theta %.9g ncand %d\n", bi, kh, i,
+                        (double)r->theta, r->theta_index, (double)r->tau_offset, r->ncand);
+            j->sel_bad++;
+        }
+        /* The gathered keys of this row's tile. */
+        const int tile = i / j->tile_rows;
+        if (tile != last_tile) {
+            last_tile = tile;
+            const int i0 = tile * j->tile_rows, nr = c->sq - i0 < j->tile_rows ? c->sq - i0 : j->tile_rows;
+            const int pos0 = c->sk - c->sq + i0;
+            const int64_t t = ((int64_t)bi * c->hkv + kh) * j->ntiles + tile;
+            int nk = 0;
+            if (pos0 + nr - 1 >= 0 &&
+                sparsek_reference_sparsek_tile_keys(j->rt, u, c->sk, pos0, nr, c->topk, c->window, keys, &nk) ==
+                    SPARSEK_OK) {
+                int tb = j->tcount[t] != nk;
+                for (int q = 0; !tb && q < nk; q++) tb = j->tidx[t * j->tile_cap + q] != keys[q];
+                j->tiles++;
+                if (tb) {
+                    if (j->tiles_bad < 3)
+                        fprintf(stderr, "  tile b=%d kvh=%d tile %d: %d keys, reference %d\n", bi, kh, tile,
+                                j->tcount[t], nk);
+                    j->tiles_bad++;
+                }
+            }
+        }
+    }
+    free(sel);
+    free(keys);
+}
+
+static void *ref_worker(void *arg) {
+    ref_job *j = arg;
+    const tcase *c = j->c;
+    const sparsek_attention_params *p = &j->host.base;
+    double *ref = malloc(sizeof(double) * (size_t)j->nrows * c->d), *lref = malloc(sizeof(double) * (size_t)j->nrows);
+    const int g = c->hq / c->hkv;
+    for (int bh = j->first_bh; bh < c->b * c->hq; bh += j->step_bh) {
+        const int bi = bh / c->hq, h = bh % c->hq;
+        if (h % g == 0) check_selection(j, bi, h / g);
+        if (sparsek_reference_sparse_attention_rows(j->rt, &j->host, bi, h, j->rows, j->nrows, ref, lref) !=
+            SPARSEK_OK) {
+            j->ref_failed++;
+            continue;
+        }
+        for (int ri = 0; ri < j->nrows; ri++) {
+            const int i = j->rows[ri];
+            const float *oi = j->o + bi * p->o_stride[0] + (int64_t)i * p->o_stride[1] + h * p->o_stride[2];
+            for (int x = 0; x < c->d; x++) {
+                const double r = ref[(size_t)ri * c->d + x], dlt = (double)oi[x] - r;
+                j->err2 += isnan(oi[x]) ? INFINITY : dlt * dlt;
+                j->ref2 += r * r;
+            }
+            const double lr = lref[ri], lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
+            if (isinf(lr) || isinf(lgot)) {
+                if (!(isinf(lr) && isinf(lgot) && lr < 0 && lgot < 0)) j->lse_bad++;
+            } else {
+                const double e = fabs(lgot - lr);
+                if (!(e <= 2e-3 * (1 + fabs(lr)))) j->lse_bad++;
+                if (e > j->lse_err) j->lse_err = e;
+            }
+        }
+    }
+    free(ref);
+    free(lref);
+    return NULL;
+}
+
+static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
+    sparsek_sparse_attention_params sp;
+    memset(&sp, 0, sizeof sp);
+    sparsek_attention_params *p = &sp.base;
+    p->dtype = c->dtype;
+    p->batch = c->b; p->seqlen_q = c->sq; p->seqlen_k = c->sk;
+    p->heads_q = c->hq; p->heads_kv = c->hkv; p->head_dim = c->d;
+    if (sparsek_attention_params_set_layout(p, c->layout) != SPARSEK_OK) {
+        fprintf(stderr, "set_layout failed\n");
+        return 1;
+    }
+    sp.topk = c->topk; sp.window = c->window; sp.weight = c->weight;
+    sp.score_stride[0] = (int64_t)c->hkv * c->sk; sp.score_stride[1] = c->sk;
+    const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nk = (size_t)c->b * c->sk * c->hkv * c->d;
+    const size_t nu = (size_t)c->b * c->hkv * c->sk, nl = (size_t)c->b * c->hq * c->sq;
+    uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2), *ho = malloc(nq * 2);
+    float *hu = malloc(nu * 4), *fo = malloc(nq * 4), *lse = malloc(nl * 4);
+    for (size_t i = 0; i < nq; i++) hq[i] = sk_half_from_float(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hk[i] = sk_half_from_float(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nk; i++) hv[i] = sk_half_from_float(c->dtype, (float)nrand());
+    for (size_t i = 0; i < nu; i++)
+        hu[i] = c->scores == 0 ? (float)nrand()
+              : c->scores == 1 ? (float)((int)(rng() % 17) - 8) * 0.25f
+              : c->scores == 2 ? 0.5f : (float)(3 * nrand());
+    sparsek_sparse_scratch_layout L;
+    if (sparsek_sparse_attention_scratch_layout(rt, &sp, &L) != SPARSEK_OK) {
+        fprintf(stderr, "scratch_layout: %s\n", sparsek_last_error(rt));
+        return 1;
+    }
+    CUdeviceptr dq, dk, dv, dout, dl, du, ds;
+    CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
+    CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
+    CHECK_CU(cu.cuMemAlloc(&dv, nk * 2));
+    CHECK_CU(cu.cuMemAlloc(&dout, nq * 2));
+    CHECK_CU(cu.cuMemAlloc(&dl, nl * 4));
+    CHECK_CU(cu.cuMemAlloc(&du, nu * 4));
+    CHECK_CU(cu.cuMemAlloc(&ds, L.bytes));
+    CHECK_CU(cu.cuMemcpyHtoD(dq, hq, nq * 2));
+    CHECK_CU(cu.cuMemcpyHtoD(dk, hk, nk * 2));
+    CHECK_CU(cu.cuMemcpyHtoD(dv, hv, nk * 2));
+    CHECK_CU(cu.cuMemcpyHtoD(du, hu, nu * 4));
+    CHECK_CU(cu.cuMemsetD8(dout, 0xff, nq * 2)); /* 0xffff: NaN in fp16 and bf16 */
+    CHECK_CU(cu.cuMemsetD8(dl, 0xff, nl * 4));   /* NaN in float32 */
+    CHECK_CU(cu.cuMemsetD8(ds, 0xff, L.bytes));  /* scratch garbage: NaN scores, index -1 */
+    p->q = (void *)dq; p->k = (void *)dk; p->v = (void *)dv; p->o = (void *)dout; p->lse = (float *)dl;
+    sp.scores = (const float *)du;
+    int fail = 0;
+    sparsek_status st = sparsek_sparse_attention_forward(rt, &sp, (void *)ds, L.bytes, NULL);
+    if (st != SPARSEK_OK) {
+        fprintf(stderr, "sparsek_sparse_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
+        fail = 1;
+    }
+    CHECK_CU(cu.cuCtxSynchronize());
+    CHECK_CU(cu.cuMemcpyDtoH(ho, dout, nq * 2));
+    CHECK_CU(cu.cuMemcpyDtoH(lse, dl, nl * 4));
+    const size_t nrow_rec = (size_t)c->b * c->hkv * c->sq, ntile = (size_t)c->b * c->hkv * L.ntiles;
+    sparsek_sparse_row *srow = malloc(nrow_rec * sizeof *srow);
+    int *tcount = malloc(ntile * 4), *tidx = malloc(ntile * (size_t)L.tile_cap * 4);
+    CHECK_CU(cu.cuMemcpyDtoH(srow, ds + L.rows_offset, nrow_rec * sizeof *srow));
+    CHECK_CU(cu.cuMemcpyDtoH(tcount, ds + L.tile_count_offset, ntile * 4));
+    CHECK_CU(cu.cuMemcpyDtoH(tidx, ds + L.tile_index_offset, ntile * (size_t)L.tile_cap * 4));
+    size_t poisoned = 0;
+    for (size_t i = 0; i < nq; i++) {
+        fo[i] = (float)sk_half_value(c->dtype, ho[i]);
+        if (isnan(fo[i]) || isinf(fo[i])) poisoned++;
+    }
+    for (size_t i = 0; i < nl; i++)
+        if (isnan(lse[i])) poisoned++;
+
+    const int maxrows = 64;
+    int *rows = malloc(sizeof(int) * (size_t)maxrows);
+    int nrows = 0;
+    if (c->sq <= maxrows) {
+        for (int i = 0; i < c->sq; i++) rows[nrows++] = i;
+    } else {
+        const int edge[] = {0, 1, 15, 16, 63, 64, 127, 128, 129, 255, 256, c->sq - 1, c->sq - 2, c->sq - 129,
+                            c->window, c->window + c->topk, c->sq - c->sk + c->window + c->topk};
+        for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++)
+            if (edge[e] >= 0 && edge[e] < c->sq) rows[nrows++] = edge[e];
+        while (nrows < maxrows) rows[nrows++] = (int)(rng() % (uint64_t)c->sq);
+    }
+    enum { NT = 16 };
+    pthread_t th[NT];
+    ref_job jobs[NT];
+    sparsek_sparse_attention_params host = sp;
+    host.base.q = hq; host.base.k = hk; host.base.v = hv; host.scores = hu;
+    for (int t = 0; t < NT; t++) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].rt = rt; jobs[t].c = c; jobs[t].host = host; jobs[t].o = fo; jobs[t].lse = lse;
+        jobs[t].srow = srow; jobs[t].tcount = tcount; jobs[t].tidx = tidx;
+        jobs[t].tile_cap = L.tile_cap; jobs[t].ntiles = L.ntiles; jobs[t].tile_rows = L.tile_rows;
+        jobs[t].rows = rows; jobs[t].nrows = nrows; jobs[t].first_bh = t; jobs[t].step_bh = NT;
+        pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
+    }
+    double err2 = 0, ref2 = 0, lse_err = 0, tau_err = 0;
+    int lse_bad = 0, sbad = 0, tbad = 0, ntl = 0;
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        err2 += jobs[t].err2; ref2 += jobs[t].ref2;
+        lse_bad += jobs[t].lse_bad; sbad += jobs[t].sel_bad; tbad += jobs[t].tiles_bad; ntl += jobs[t].tiles;
+        if (jobs[t].ref_failed) {
+            fprintf(stderr, "reference failed: %s\n", sparsek_last_error(rt));
+            fail = 1;
+        }
+        if (jobs[t].lse_err > lse_err) lse_err = jobs[t].lse_err;
+        if (jobs[t].tau_err > tau_err) tau_err = jobs[t].tau_err;
+    }
+    rows_checked += (long)nrows * c->b * c->hkv;
+    sel_bad += sbad; tiles_checked += ntl; tiles_bad += tbad;
+    if (tau_err > worst_tau) worst_tau = tau_err;
+    const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
+    if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
+    if (!(rel <= tol) || poisoned || lse_bad || sbad || tbad) fail = 1;
+    if (verbose || fail)
+        printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
+               "lse_err=%.1e tau_err=%.1e%s%s%s%s\n",
+               fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->topk, c->window,
+               c->dtype == SPARSEK_BF16 ? "bf16" : "fp16", WNAME[c->weight], c->scores, c->layout ? "BHSD" : "BSHD",
+               L.decode ? "decode" : "prefill", rel, lse_err, tau_err, poisoned ? " POISON-LEFT" : "",
+               lse_bad ? " LSE-MISMATCH" : "", sbad ? " SELECTION-MISMATCH" : "", tbad ? " TILE-MISMATCH" : "");
+    cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
+    cu.cuMemFree(du); cu.cuMemFree(ds);
+    free(hq); free(hk); free(hv); free(ho); free(hu); free(fo); free(lse); free(rows);
+    free(srow); free(tcount); free(tidx);
+    return fail;
+}
+
+static void random_case(tcase *c, int i) {
+    static const int G[] = {1, 4, 8};
+    static const int D[] = {64, 96, 128, 256};
+    static const int SQ[] = {1, 4, 16, 100, 0};
+    c->d = D[i % 4];
+    c->dtype = (i / 4) % 2 ? SPARSEK_BF16 : SPARSEK_FP16;
+    c->weight = (sparsek_weight_mode)((i / 8) % 3);
+    c->layout = (int)(rng() % 2);
+    c->hkv = 1 + (int)(rng() % 2);
+    c->hq = c->hkv * pick(G, 3);
+    c->b = 1 + (int)(rng() % 2);
+    c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % 64) : 1 + (int)(rng() % 3000);
+    const int sq = pick(SQ, 5);
+    c->sq = sq == 0 ? c->sk : (sq > c->sk + 5 ? c->sk : sq);
+    if (rng() % 8 == 0) c->sq = c->sk + 1 + (int)(rng() % 40); /* rows before the first key */
+    c->topk = (rng() % 4 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
+    c->window = (rng() % 5 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
+    c->scores = (int)(rng() % 8);
+    c->scores = c->scores < 5 ? 0 : c->scores - 4; /* mostly normal; ties, all equal, wide */
+}
+
+static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
+    sparsek_runtime_options o;
+    sparsek_runtime_options_init(&o);
+    o.cache_dir = cache_dir;
+    char msg[512];
+    if (sparsek_runtime_create(rt, &o, msg, sizeof msg) != SPARSEK_OK) {
+        fprintf(stderr, "runtime: %s\n", msg);
+        return 1;
+    }
+    sparsek_device_info info;
+    if (sparsek_runtime_device_info(*rt, &info) != SPARSEK_OK || !info.has_device) {
+        printf("no GPU: skipped\n");
+        sparsek_runtime_destroy(*rt);
+        exit(77);
+    }
+    sk_err e;
+    if (sk_cuda_open(&cu, &e) != SPARSEK_OK) {
+        fprintf(stderr, "%s\n", e.msg);
+        exit(1);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int nshapes = 60, max_s = 1 << 30, no_fixed = 0, verbose = 0;
+    unsigned long long seed = 0x5eed;
+    const char *cache = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nshapes = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--cache") && i + 1 < argc) cache = argv[++i];
+        else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
+        else if (!strcmp(argv[i], "-v")) verbose = 1;
+        else {
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [-v]\n", argv[0]);
+            return 2;
+        }
+    }
+    rng_state = seed * 2654435761ULL + 1;
+    char tmp[] = "/tmp/sparsek-gpu-cache-XXXXXX";
+    if (!cache) cache = mkdtemp(tmp);
+    sparsek_runtime *rt;
+    if (open_runtime(&rt, cache)) return 1;
+    sparsek_device_info info;
+    sparsek_runtime_device_info(rt, &info);
+    printf("device: %s (%s, %d SMs), cache %s, seed %llu\n", info.name, info.arch, info.sm_count, cache, seed);
+
+    int fails = 0, n = 0;
+    /* b sq sk hq hkv d k w weight dtype scores layout */
+    const tcase fixed[] = {
+        /* decode: Sq 1, 4, 16 with G 1, 4, 8; k < |C| and k >= |C| */
+        {2, 1, 4097, 8, 2, 128, 256, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 4, 3000, 4, 1, 64, 100, 30, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1},
+        {2, 16, 2500, 16, 2, 128, 300, 17, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 1, 0},
+        {1, 16, 2500, 8, 8, 96, 5000, 100, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 1, 7, 4, 1, 256, 2, 3, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        /* prefill: Sq == Sk, k < |C| and k >= |C|, ties, all equal, w > Sk */
+        {1, 1000, 1000, 4, 1, 128, 64, 32, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        {2, 700, 700, 8, 2, 64, 50, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 1},
+        {1, 513, 513, 2, 2, 96, 40, 600, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
+        {1, 400, 400, 4, 4, 256, 30, 10, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 2, 0},
+        {1, 300, 300, 8, 1, 128, 1000, 5, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 3, 0},
+        /* chunked prefill (Sq < Sk) and Sq > Sk */
+        {1, 300, 2000, 8, 2, 128, 128, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 90, 50, 4, 2, 64, 8, 4, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 1},
+        /* long: the benchmark's shape family at S = 8k and 32k (sampled rows) */
+        {1, 8192, 8192, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        {1, 32768, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 32768, 32768, 2, 1, 64, 2048, 512, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 1, 0},
+        {1, 1, 32768, 8, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 4096, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
+        /* Sk > 65536: 256-row selection tiles, the larger tau buffer */
+        {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
+    };
+    for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
+        tcase c = fixed[i];
+        if (c.sq > max_s || c.sk > max_s) continue;
+        fails += run_case(rt, &c, 1);
+        n++;
+    }
+    for (int i = 0; i < nshapes; i++, n++) {
+        tcase c;
+        random_case(&c, i);
+        if (c.sq > max_s) c.sq = max_s;
+        if (c.sk > max_s) c.sk = max_s;
+        fails += run_case(rt, &c, verbose);
+    }
+    printf("sparse correctness: %d/%d cases passed; worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "
+           "(limit 1.5e-2); selection %ld rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked, "
+           "%ld mismatched\n",
+           n - fails, n, worst_rel[SPARSEK_FP16], worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau,
+           tiles_checked, tiles_bad);
+    sparsek_runtime_destroy(rt);
+    return fails ? 1 : 0;
+}

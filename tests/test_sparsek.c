@@ -1,0 +1,571 @@
+/* test_sparsek.c — the SparseK GPU path without a GPU:
+ *   - the selection algorithm of templates/sparsek_select.cut (pivot a0, the sorted short list
+ *     each row's theta is read from, the bucketed bisection for tau) run as a C model against
+ *     the float64 reference, tile by tile, with the attention kernels' per-key rule (selected iff
+ *     j < ncand and (u, j) >= (theta, theta_index), weight from tau - theta);
+ *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select};
+ *   - the scratch layout arithmetic;
+ *   - generation of the three families (defaults alone, deterministic, banner) and NVRTC
+ *     compiles for sm_80, sm_90a and sm_100a with no spills. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sparsek.h"
+#include "sk_test_util.h"
+
+static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) {
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return rng_s;
+}
+static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+static double rnd_unit(void) { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
+
+/* Score distributions: spreads, ties, integer grids (u and u - 1 coincide), large offsets. */
+static void fill_scores(float *u, int n, int kind) {
+    for (int j = 0; j < n; j++) {
+        switch (kind) {
+        case 0: u[j] = (float)(rnd_unit() * 2 - 1); break;
+        case 1: u[j] = (float)rnd_int(-4, 4); break;
+        case 2: u[j] = (float)(rnd_int(-8, 8) * 0.25); break;
+        case 3: u[j] = (float)(1e4 + (rnd_unit() * 2 - 1) * 3); break;
+        case 4: u[j] = (float)(rnd_unit() < 0.1 ? 5 + rnd_unit() : rnd_unit()); break;
+        case 5: { /* normal, as the benchmarks use */
+            const double a = rnd_unit() + 1e-300, b = rnd_unit();
+            u[j] = (float)(sqrt(-2 * log(a)) * cos(6.283185307179586 * b));
+            break;
+        }
+        case 6: u[j] = (float)(rnd_unit() * 1e-3); break;
+        default: u[j] = 0.5f; break; /* all tied */
+        }
+    }
+}
+
+/* ---- the selection kernel's algorithm, in C ---------------------------------------------- */
+
+typedef unsigned long long key64;
+static unsigned score_key(float f) {
+    union { float f; unsigned u; } c = {f == 0.f ? 0.f : f};
+    return (c.u & 0x80000000u) ? ~c.u : (c.u | 0x80000000u);
+}
+static key64 sel_key(float f, int j) { return ((key64)score_key(f) << 32) | (unsigned)j; }
+static float key_score(key64 key) {
+    const unsigned k = (unsigned)(key >> 32);
+    union { unsigned u; float f; } c = {(k & 0x80000000u) ? (k & 0x7fffffffu) : ~k};
+    return c.f;
+}
+static int key_desc(const void *a, const void *b) {
+    const key64 x = *(const key64 *)a, y = *(const key64 *)b;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+enum { BINS = 2048 };
+static int tau_bucket(double v, double lo, double inv) {
+    const int b = (int)((v - lo) * inv);
+    return b < 0 ? 0 : (b > BINS - 1 ? BINS - 1 : b);
+}
+
+static long newton_rows, newton_evals; /* how many evaluations tau takes per row, on average */
+
+typedef struct model_row {
+    float theta, tau_offset;
+    int theta_index, ncand;
+} model_row;
+
+/* One tile of `rows` query rows from query row i0, as sparsek_select computes it. Writes the
+ * gathered keys (ascending) and the rows; returns the number of gathered keys. */
+static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, int w, int *gidx, model_row *out) {
+    const int nrows = rows < sq - i0 ? rows : sq - i0;
+    const int pos0 = sk - sq + i0;
+#define NCAND(r) ((pos0 + (r) - w + 1) > 0 ? (pos0 + (r) - w + 1) : 0)
+    const int n0 = NCAND(0), nB = NCAND(nrows - 1) - n0;
+    const int nA = n0 < k ? n0 : k;
+    int a0 = k - 1 - nB;
+    if (a0 > nA) a0 = nA;
+    if (a0 < 0) a0 = 0;
+    key64 *pre = malloc(sizeof *pre * (size_t)(n0 + 1));
+    for (int j = 0; j < n0; j++) pre[j] = sel_key(u[j], j);
+    qsort(pre, (size_t)n0, sizeof *pre, key_desc); /* the radix select's answers, by sorting */
+    const key64 th0 = n0 > k ? pre[k - 1] : 0ull, piv = a0 >= 1 ? pre[a0 - 1] : ~0ull;
+    free(pre);
+    key64 x[2 * 256];
+    int nx = 0, ng = 0;
+    for (int j = 0; j < n0; j++) {
+        const key64 key = sel_key(u[j], j);
+        if (key >= th0) {
+            gidx[ng++] = j;
+            if (key < piv) x[nx++] = key;
+        }
+    }
+    for (int r = 0; r < nB; r++) {
+        gidx[ng++] = n0 + r;
+        x[nx++] = sel_key(u[n0 + r], n0 + r);
+    }
+    assert_true(nx <= 2 * rows - 1); /* the kernel's XCAP = 2 * rows holds it */
+    qsort(x, (size_t)nx, sizeof *x, key_desc);
+    key64 rowkey[256];
+    const int need = k - a0;
+    for (int r = 0; r < nrows; r++) {
+        const int nr = NCAND(r);
+        rowkey[r] = 0;
+        if (nr <= k) continue;
+        int seen = 0;
+        for (int i = 0; i < nx; i++)
+            if ((int)(x[i] & 0xffffffffu) < nr && ++seen == need) {
+                rowkey[r] = x[i];
+                break;
+            }
+        assert_true(rowkey[r] != 0);
+    }
+    int r1 = nrows;
+    for (int r = 0; r < nrows; r++)
+        if (NCAND(r) > k) { r1 = r; break; }
+    for (int r = 0; r < nrows; r++) {
+        out[r].ncand = NCAND(r);
+        out[r].theta = rowkey[r] ? key_score(rowkey[r]) : -INFINITY;
+        out[r].theta_index = rowkey[r] ? (int)(rowkey[r] & 0xffffffffu) : 0;
+        out[r].tau_offset = 0.f;
+    }
+    if (r1 < nrows) {
+        const double lo = (double)key_score(rowkey[r1]) - 1.0, hi = (double)key_score(rowkey[nrows - 1]) + 1.0;
+        const double inv = (double)((float)BINS * (1.0f / (float)(hi - lo)));
+        static int cnt[BINS], off[BINS + 1], cur[BINS];
+        static double sum[BINS], suf[BINS + 1];
+        memset(cnt, 0, sizeof cnt);
+        memset(sum, 0, sizeof sum);
+        int full = 0;
+        for (int j = 0; j < n0; j++) {
+            const double v = u[j];
+            if (v >= hi) full++;
+            else if (v > lo) {
+                cnt[tau_bucket(v, lo, inv)]++;
+                sum[tau_bucket(v, lo, inv)] += v - lo;
+            }
+        }
+        off[0] = 0;
+        for (int b = 0; b < BINS; b++) off[b + 1] = off[b] + cnt[b];
+        suf[BINS] = 0;
+        for (int b = BINS - 1; b >= 0; b--) suf[b] = suf[b + 1] + sum[b];
+        const int nh = off[BINS];
+        float *hb = malloc(sizeof *hb * (size_t)(nh + 1));
+        memcpy(cur, off, sizeof cur);
+        for (int j = 0; j < n0; j++) {
+            const double v = u[j];
+            if (v > lo && v < hi) hb[cur[tau_bucket(v, lo, inv)]++] = u[j];
+        }
+        for (int r = r1; r < nrows; r++) {
+            const int nnew = NCAND(r) - n0;
+            const double theta = key_score(rowkey[r]);
+            double tl = theta - 1.0, th = theta, t = theta - 0.5, tau = t;
+            for (int it = 0; it < 64; it++) { /* safeguarded Newton, as the kernel */
+                const double t1 = t + 1.0;
+                const int b0 = tau_bucket(t, lo, inv), b1 = tau_bucket(t1, lo, inv);
+                double part = 0, np = 0;
+                for (int i = off[b0]; i < off[b0 + 1]; i++)
+                    if (hb[i] > t) { part += hb[i] - t; np += 1; }
+                for (int i = off[b1]; i < off[b1 + 1]; i++)
+                    if (hb[i] > t1) { part -= hb[i] - t1; np -= 1; }
+                for (int q = 0; q < nnew; q++) {
+                    const double c = (double)u[n0 + q] - t;
+                    part += c < 0 ? 0 : (c > 1 ? 1 : c);
+                    np += (c > 0 && c <= 1) ? 1 : 0;
+                }
+                const double f = full + (suf[b0 + 1] - (t - lo) * (nh - off[b0 + 1])) -
+                                 (suf[b1 + 1] - (t1 - lo) * (nh - off[b1 + 1])) + part;
+                const double c = (off[b1 + 1] - off[b0 + 1]) + np;
+                const int ge = f >= k - 1e-8;
+                if (ge) tl = t;
+                else th = t;
+                newton_evals++;
+                if ((ge && f <= k + 1e-8 && c > 0) || th - tl < 1e-10) {
+                    tau = ge ? t : 0.5 * (tl + th);
+                    break;
+                }
+                double tn = tl;
+                if (c > 0) {
+                    double rc = (double)(1.0f / (float)c);
+                    rc = rc * (2.0 - c * rc);
+                    tn = t + (f - k) * rc;
+                }
+                t = (c > 0 && tn > tl && tn < th) ? tn : 0.5 * (tl + th);
+                tau = 0.5 * (tl + th);
+            }
+            newton_rows++;
+            out[r].tau_offset = (float)(tau - theta);
+        }
+        free(hb);
+    }
+#undef NCAND
+    return ng;
+}
+
+/* Every tile of a random problem: the gathered set equals the reference's tile keys, and each
+ * row's selection and weights, recovered from the gathered set by the attention kernels' rule,
+ * equal the reference's. */
+static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int kind, int rows) {
+    float *u = malloc(sizeof *u * (size_t)sk);
+    fill_scores(u, sk, kind);
+    int *g = malloc(sizeof *g * (size_t)(k + rows + sk));
+    int *rk = malloc(sizeof *rk * (size_t)(k + rows + sk));
+    int *sel = malloc(sizeof *sel * (size_t)(k + sk)), *mine = malloc(sizeof *mine * (size_t)(k + sk));
+    double *wt = malloc(sizeof *wt * (size_t)(k + sk)), *mw = malloc(sizeof *mw * (size_t)(k + sk));
+    model_row mr[256];
+    for (int i0 = 0; i0 < sq; i0 += rows) {
+        const int ng = model_tile(u, sk, sq, i0, rows, k, w, g, mr);
+        const int nrows = rows < sq - i0 ? rows : sq - i0;
+        const int pos0 = sk - sq + i0, last = pos0 + nrows - 1;
+        if (last >= 0) {
+            int nref = 0;
+            assert_int_equal(sparsek_reference_sparsek_tile_keys(rt, u, sk, pos0, nrows, k, w, rk, &nref), SPARSEK_OK);
+            if (ng != nref) fail_msg("sk=%d sq=%d k=%d w=%d kind=%d tile %d: %d keys, reference %d", sk, sq, k, w, kind, i0, ng, nref);
+            for (int i = 0; i < ng; i++) assert_int_equal(g[i], rk[i]);
+        }
+        assert_true(ng <= (k < sk ? k : sk) + rows - 1);
+        for (int r = 0; r < nrows; r++) {
+            const int pos = pos0 + r;
+            if (pos < 0) {
+                assert_int_equal(mr[r].ncand, 0);
+                continue;
+            }
+            int ns = 0;
+            double tau, theta;
+            assert_int_equal(sparsek_reference_sparsek_select(rt, u, sk, pos, k, w, sel, wt, &ns, &tau, &theta), SPARSEK_OK);
+            assert_int_equal(mr[r].ncand, pos - w + 1 > 0 ? pos - w + 1 : 0);
+            if (isinf(theta)) {
+                assert_true(isinf(mr[r].theta) && mr[r].theta < 0);
+            } else {
+                assert_true((double)mr[r].theta == theta);
+                const double t = (double)mr[r].theta + (double)mr[r].tau_offset;
+                if (!(fabs(t - tau) <= 1e-6 * (1 + fabs(tau))))
+                    fail_msg("sk=%d sq=%d k=%d w=%d kind=%d row %d: tau %.9g, reference %.9g", sk, sq, k, w, kind,
+                             i0 + r, t, tau);
+            }
+            /* The attention kernels' rule over the gathered keys. */
+            int nm = 0;
+            for (int i = 0; i < ng; i++) {
+                const int j = g[i];
+                const float uj = u[j];
+                if (j < mr[r].ncand && (uj > mr[r].theta || (uj == mr[r].theta && j >= mr[r].theta_index))) {
+                    mine[nm] = j;
+                    const float m = (uj - mr[r].theta) - mr[r].tau_offset;
+                    mw[nm++] = m < 0.f ? 0.f : (m > 1.f ? 1.f : m);
+                }
+            }
+            assert_int_equal(nm, ns);
+            /* Reference order is by score; compare as sets with their weights. */
+            for (int a = 0; a < ns; a++) {
+                int found = -1;
+                for (int b = 0; b < nm; b++)
+                    if (mine[b] == sel[a]) found = b;
+                if (found < 0) fail_msg("row %d: key %d selected by the reference, not by the rule", i0 + r, sel[a]);
+                if (!(fabs(mw[found] - wt[a]) <= 2e-6 * (1 + fabs((double)u[sel[a]]) * 1e-3)))
+                    fail_msg("sk=%d k=%d w=%d kind=%d row %d key %d: weight %.9g, reference %.9g", sk, k, w, kind,
+                             i0 + r, sel[a], mw[found], wt[a]);
+            }
+        }
+    }
+    free(u); free(g); free(rk); free(sel); free(mine); free(wt); free(mw);
+}
+
+static sparsek_runtime *new_rt(void) {
+    sparsek_runtime_options o;
+    sparsek_runtime_options_init(&o);
+    o.disable_disk_cache = 1;
+    sparsek_runtime *rt = NULL;
+    assert_int_equal(sparsek_runtime_create(&rt, &o, NULL, 0), SPARSEK_OK);
+    return rt;
+}
+
+static void test_select_model(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    /* Fixed edges: k >= |C|, w > Sk, Sq > Sk, Sq != Sk, ties, k = 1, one key. */
+    const int fixed[][6] = {
+        /* sk sq k w kind rows */
+        {1, 1, 1, 1, 0, 128},      {200, 200, 1, 1, 0, 128},   {200, 200, 500, 3, 1, 128},
+        {300, 300, 20, 500, 2, 64}, {257, 100, 7, 5, 7, 32},    {50, 90, 3, 2, 0, 16},
+        {1000, 1000, 64, 16, 2, 128}, {1000, 1, 64, 16, 5, 128}, {1000, 16, 999, 1, 3, 128},
+        {700, 700, 130, 1, 1, 128}, {700, 700, 126, 1, 4, 128}, {700, 700, 127, 2, 6, 128},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_problem(rt, fixed[i][0], fixed[i][1], fixed[i][2], fixed[i][3], fixed[i][4], fixed[i][5]);
+    static const int R[] = {16, 32, 64, 128, 256};
+    for (int c = 0; c < 120; c++) {
+        const int sk = rnd_int(1, 1500);
+        const int sq = rnd_int(0, 2) == 0 ? sk : rnd_int(1, sk + 20);
+        const int k = rnd_int(0, 3) == 0 ? rnd_int(sk / 2 + 1, 2 * sk + 1) : rnd_int(1, 1 + sk / 4);
+        const int w = rnd_int(0, 4) == 0 ? rnd_int(sk, 2 * sk) : rnd_int(1, 1 + sk / 8);
+        check_problem(rt, sk, sq, k, w, rnd_int(0, 7), R[rnd_int(0, 4)]);
+    }
+    print_message("tau: %.1f evaluations per row on average (%ld rows)\n", (double)newton_evals / (double)newton_rows,
+                  newton_rows);
+    assert_true(newton_evals < 12 * newton_rows);
+    sparsek_runtime_destroy(rt);
+}
+
+/* ---- argument checks --------------------------------------------------------------------- */
+
+/* A valid prefill problem on fake (aligned, never dereferenced) device pointers. */
+static void valid_params(sparsek_sparse_attention_params *p) {
+    memset(p, 0, sizeof *p);
+    sparsek_attention_params *b = &p->base;
+    b->q = (void *)0x10000; b->k = (void *)0x20000; b->v = (void *)0x30000; b->o = (void *)0x40000;
+    b->dtype = SPARSEK_BF16;
+    b->batch = 2; b->seqlen_q = 300; b->seqlen_k = 300; b->heads_q = 8; b->heads_kv = 2; b->head_dim = 128;
+    assert_int_equal(sparsek_attention_params_set_layout(b, 0), SPARSEK_OK);
+    p->scores = (const float *)0x50000;
+    p->score_stride[0] = 2 * 300; p->score_stride[1] = 300;
+    p->topk = 64; p->window = 32;
+}
+
+typedef void (*mutate_fn)(sparsek_sparse_attention_params *p);
+#define MUT(name, body) static void name(sparsek_sparse_attention_params *p) { body; }
+MUT(m_k0, p->topk = 0)
+MUT(m_kneg, p->topk = -5)
+MUT(m_w0, p->window = 0)
+MUT(m_heads, p->base.heads_q = 6; p->base.heads_kv = 4)
+MUT(m_dtype, p->base.dtype = (sparsek_dtype)7)
+MUT(m_dim, p->base.head_dim = 80)
+MUT(m_qnull, p->base.q = NULL)
+MUT(m_onull, p->base.o = NULL)
+MUT(m_unull, p->scores = NULL)
+MUT(m_qalign, p->base.q = (void *)0x10008)
+MUT(m_ualign, p->scores = (const float *)0x50002)
+MUT(m_lsealign, p->base.lse = (float *)0x60002)
+MUT(m_weight, p->weight = (sparsek_weight_mode)3)
+MUT(m_sstride, p->score_stride[1] = -1)
+MUT(m_kstride, p->base.k_stride[1] = 12)
+MUT(m_scale, p->base.scale = -1.f)
+MUT(m_batch0, p->base.batch = 0)
+MUT(m_sk0, p->base.seqlen_k = 0)
+MUT(m_bigb, p->base.batch = 70000)
+
+static void test_argument_checks(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    sparsek_sparse_attention_params p;
+    valid_params(&p);
+    size_t bytes = 0;
+    assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, &bytes), SPARSEK_OK);
+    assert_true(bytes > 0);
+    const struct { mutate_fn f; sparsek_status st; const char *msg; int shape; } cases[] = {
+        {m_k0, SPARSEK_INVALID_ARGUMENT, "topk = 0", 1},
+        {m_kneg, SPARSEK_INVALID_ARGUMENT, "topk = -5", 1},
+        {m_w0, SPARSEK_INVALID_ARGUMENT, "window = 0", 1},
+        {m_heads, SPARSEK_INVALID_ARGUMENT, "multiple of heads_kv", 1},
+        {m_dtype, SPARSEK_INVALID_ARGUMENT, "dtype 7", 1},
+        {m_dim, SPARSEK_NOT_SUPPORTED, "head_dim 80", 1},
+        {m_qnull, SPARSEK_INVALID_ARGUMENT, "q, k, v and o", 0},
+        {m_onull, SPARSEK_INVALID_ARGUMENT, "q, k, v and o", 0},
+        {m_unull, SPARSEK_INVALID_ARGUMENT, "scores", 1},
+        {m_qalign, SPARSEK_INVALID_ARGUMENT, "16-byte aligned", 0},
+        {m_ualign, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned", 1},
+        {m_lsealign, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned", 0},
+        {m_weight, SPARSEK_INVALID_ARGUMENT, "weight mode 3", 1},
+        {m_sstride, SPARSEK_INVALID_ARGUMENT, "score strides", 1},
+        {m_kstride, SPARSEK_INVALID_ARGUMENT, "k sequence stride 12", 0},
+        {m_scale, SPARSEK_INVALID_ARGUMENT, "scale", 0},
+        {m_batch0, SPARSEK_INVALID_ARGUMENT, "dims must be >= 1", 1},
+        {m_sk0, SPARSEK_INVALID_ARGUMENT, "dims must be >= 1", 1},
+        {m_bigb, SPARSEK_NOT_SUPPORTED, "65535", 1},
+    };
+    char scratch_buf[64];
+    void *scratch = (void *)(((uintptr_t)scratch_buf + 15) & ~(uintptr_t)15); /* aligned; never used */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sparsek_sparse_attention_params q = p;
+        cases[i].f(&q);
+        sparsek_status st = sparsek_sparse_attention_forward(rt, &q, scratch, (size_t)1 << 40, NULL);
+        if (st != cases[i].st || !strstr(sparsek_last_error(rt), cases[i].msg))
+            fail_msg("case %zu: %s '%s', expected %s '%s'", i, sparsek_status_name(st), sparsek_last_error(rt),
+                     sparsek_status_name(cases[i].st), cases[i].msg);
+        assert_non_null(strstr(sparsek_last_error(rt), "sparsek_sparse_attention_forward"));
+        /* Shape problems are caught by the size query too; pointer problems are not its business. */
+        size_t b2 = 0;
+        st = sparsek_sparse_attention_scratch_size(rt, &q, &b2);
+        if (cases[i].shape) assert_int_equal(st, cases[i].st);
+        else assert_int_equal(st, SPARSEK_OK);
+    }
+    /* Scratch: NULL, too small, misaligned. */
+    assert_int_equal(sparsek_sparse_attention_forward(rt, &p, NULL, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "scratch is NULL"));
+    assert_int_equal(sparsek_sparse_attention_forward(rt, &p, scratch, bytes - 1, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "this call needs"));
+    assert_int_equal(sparsek_sparse_attention_forward(rt, &p, (char *)scratch + 4, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "scratch must be 16-byte aligned"));
+    assert_int_equal(sparsek_sparse_attention_select(rt, &p, NULL, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    /* The selection alone does not need q, k, v, o. */
+    sparsek_sparse_attention_params s = p;
+    s.base.q = s.base.k = s.base.v = NULL;
+    s.base.o = NULL;
+    sparsek_status st = sparsek_sparse_attention_select(rt, &s, scratch, bytes, NULL);
+    assert_true(st != SPARSEK_INVALID_ARGUMENT); /* OK on a GPU (never here: fake pointers), else NO_DEVICE */
+    /* NULLs. */
+    assert_int_equal(sparsek_sparse_attention_forward(NULL, &p, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_forward(rt, NULL, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_select(rt, NULL, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_scratch_size(rt, NULL, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_scratch_size(NULL, &p, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, NULL), SPARSEK_INVALID_ARGUMENT);
+    sparsek_runtime_destroy(rt);
+}
+
+/* ---- scratch layout ---------------------------------------------------------------------- */
+
+static size_t a256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+static void test_scratch_layout(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    sparsek_sparse_attention_params p;
+    valid_params(&p); /* B 2, Sq = Sk = 300, Hq 8, Hkv 2, D 128, k 64, w 32 */
+    sparsek_sparse_scratch_layout L;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.tile_rows, 128);
+    assert_int_equal(L.ntiles, 3);
+    assert_int_equal(L.tile_cap, 256); /* k + 128 rounded up to 128 */
+    assert_int_equal(L.decode, 0);
+    assert_int_equal(L.nsplit, 0);
+    assert_true(L.rows_offset == 0);
+    assert_true(L.tile_count_offset == a256(2 * 2 * 300 * 16));
+    assert_true(L.tile_index_offset == L.tile_count_offset + a256(2 * 2 * 3 * 4));
+    assert_true(L.tile_score_offset == L.tile_index_offset + a256(2 * 2 * 3 * 256 * 4));
+    assert_true(L.partial_o_offset == L.tile_score_offset + a256(2 * 2 * 3 * 256 * 4));
+    assert_true(L.bytes == L.partial_o_offset && L.partial_lse_offset == L.bytes);
+    size_t bytes;
+    assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, &bytes), SPARSEK_OK);
+    assert_true(bytes == L.bytes);
+
+    /* k beyond Sk is clamped (same selection): the tiles do not grow with k. */
+    p.topk = 1 << 30;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.tile_cap, 512); /* min(k, Sk) = 300, + 128, rounded up */
+
+    /* Decode: B 8, Hq 32, Hkv 8, D 128, Sq 1, Sk 32768, k 2048, w 512. The group's tile gathers
+     * 2048 + 0 keys (32 blocks of 64) plus a band of 512 keys (8 blocks): 40 blocks; 64 groups
+     * want 8 splits each for 512 CTAs: 5 blocks per split. */
+    valid_params(&p);
+    p.base.batch = 8; p.base.seqlen_q = 1; p.base.seqlen_k = 32768; p.base.heads_q = 32; p.base.heads_kv = 8;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    p.topk = 2048; p.window = 512;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 1);
+    assert_int_equal(L.ntiles, 1);
+    assert_int_equal(L.tile_cap, 2176);
+    assert_int_equal(L.nsplit, 8);
+    const size_t parts = (size_t)8 * 32 * 1 * 8;
+    assert_true(L.partial_lse_offset == L.partial_o_offset + a256(parts * 128 * 4));
+    assert_true(L.bytes == L.partial_lse_offset + a256(parts * 4));
+    /* Sq = 16 with G = 4: 64 rows, one 64-row tile per group. Sq = 17 is prefill. */
+    p.base.seqlen_q = 16;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 1);
+    p.base.seqlen_q = 17;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 0);
+    /* A short decode: few blocks cap the splits at one per block. */
+    p.base.seqlen_q = 1; p.base.seqlen_k = 10; p.base.batch = 1; p.base.heads_kv = 1; p.base.heads_q = 1;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.nsplit, 1); /* k, w clamp to 10: gathered 0 keys, band 10 keys: 1 block */
+    sparsek_runtime_destroy(rt);
+}
+
+/* ---- generation and compilation ---------------------------------------------------------- */
+
+static void test_generate_defaults(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_d128_m128_n128_w8_s3_gate_bf16",
+                          "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
+    for (int i = 0; i < 3; i++) {
+        sparsek_kernel_source *a = NULL, *b = NULL;
+        assert_int_equal(sparsek_generate(rt, fam[i], NULL, "sm_90a", &a), SPARSEK_OK);
+        assert_int_equal(sparsek_generate(rt, fam[i], "", "sm_90a", &b), SPARSEK_OK);
+        assert_string_equal(a->source, b->source); /* deterministic */
+        assert_string_equal(a->kernel_name, name[i]);
+        assert_non_null(strstr(a->source, "// Generated by SparseK from templates/"));
+        char fl[64];
+        snprintf(fl, sizeof fl, "// family: %s\n", fam[i]);
+        assert_non_null(strstr(a->source, fl));
+        assert_non_null(strstr(a->source, "// cache key: "));
+        assert_non_null(strstr(a->source, "struct SelRow"));
+        sparsek_kernel_source_free(a);
+        sparsek_kernel_source_free(b);
+    }
+    /* The combine phase and the weight modes show in the names; bad keys are refused. */
+    sparsek_kernel_source *s = NULL;
+    assert_int_equal(sparsek_generate(rt, "sparsek_decode", "phase=combine d=64 dtype=fp16", "sm_80", &s), SPARSEK_OK);
+    assert_string_equal(s->kernel_name, "sparsek_decode_combine_d64_fp16");
+    assert_string_equal(s->grid_rule, "sq hq b");
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=kv d=64", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->kernel_name, "_kv_"));
+    assert_non_null(strstr(s->source, "KV: the value row scaled by m"));
+    assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=soft", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "weight=soft"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "rows=128 threads=128", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "2*rows"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "m=128 warps=4 n=128 d=256", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    sparsek_runtime_destroy(rt);
+}
+
+static void compile_ok(sparsek_runtime *rt, const char *family, const char *config, const char *arch) {
+    sparsek_compiled *c = NULL;
+    sparsek_status st = sparsek_compile(rt, family, config, arch, &c);
+    if (st != SPARSEK_OK) fail_msg("%s '%s' %s: %s: %s", family, config, arch, sparsek_status_name(st), sparsek_last_error(rt));
+    if (c->spill_stores || c->spill_loads)
+        fail_msg("%s '%s' %s spills (%d/%d bytes)", family, config, arch, c->spill_stores, c->spill_loads);
+    assert_memory_equal(c->cubin, "\177ELF", 4);
+    sparsek_compiled_free(c);
+}
+
+static void test_nvrtc_compile(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    const char *archs[] = {"sm_80", "sm_90a", "sm_100a"};
+    for (int a = 0; a < 3; a++) {
+        compile_ok(rt, "sparsek_select", "", archs[a]);
+        compile_ok(rt, "sparsek_fwd", "", archs[a]);
+        compile_ok(rt, "sparsek_decode", "", archs[a]);
+        compile_ok(rt, "sparsek_decode", "phase=combine", archs[a]);
+    }
+    /* What the runtime asks for on an H100: every weight mode, both dtypes, each head dim. */
+    compile_ok(rt, "sparsek_select", "hcap=40960 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_select", "hcap=32768 rows=256 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "d=96 weight=kv", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "d=256 weight=hard", "sm_90a");
+    compile_ok(rt, "sparsek_decode", "m=64 weight=kv dtype=fp16", "sm_90a");
+    compile_ok(rt, "sparsek_decode", "d=256 n=32 m=32 weight=hard", "sm_90a");
+    sparsek_runtime_destroy(rt);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select_model),
+        cmocka_unit_test(test_argument_checks),
+        cmocka_unit_test(test_scratch_layout),
+        cmocka_unit_test(test_generate_defaults),
+        cmocka_unit_test(test_nvrtc_compile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
