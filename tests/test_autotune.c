@@ -642,6 +642,24 @@ static void test_cli_on_pretend_gpu(void **state) {
         !memmem(line, (size_t)(eol - line), "  ok", 4))
         fail_msg("want the q64/k64 winner, checked ok:\n%s", out);
     free(out);
+    /* A kernel fault (any fp16 kernel: the second shape's first candidate) stops the run:
+     * the first bucket's winner is kept, the rest reported; the rerun skips the faulting
+     * candidate (logged failed) and finishes. */
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' FAKE_FAULT=fp16 %s/sparsek-tune tune --shapes '%s' --dir '%s/f' --jobs 2",
+             lib, bin(), shapes, dir);
+    assert_int_equal(skt_run(cmd, &out), 4);
+    assert_non_null(strstr(out, "tuned 1 of 2 buckets"));
+    assert_non_null(strstr(out, "the GPU failed while measuring"));
+    assert_non_null(strstr(out, "CUDA_ERROR_ILLEGAL_ADDRESS"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' %s/sparsek-tune tune --shapes '%s' --dir '%s/f' --jobs 2 --json",
+             lib, bin(), shapes, dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "\"finished\": 2, \"skipped\": 0"));
+    assert_non_null(strstr(out, "\"failed\": 1")); /* the faulting candidate, not measured again */
+    free(out);
     /* bench: the heuristic against the loaded winner. */
     snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_CACHE_DIR='%s/bc' %s/sparsek-tune bench fmha_fwd b=1 h=2 s=64 "
              "d=64 causal=1 --iters 10 --load '%s/c'", lib, dir, bin(), dir);
