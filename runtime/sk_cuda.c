@@ -52,6 +52,7 @@ static const entry g_entries[] = {
     E(cuEventRecord, 2000),
     E(cuEventSynchronize, 2000),
     E(cuEventElapsedTime, 12080),          /* _v2, what cuda.h 13.0 maps the name to */
+    E(cuEventQuery, 2000),
 };
 #undef E
 

@@ -41,6 +41,7 @@ typedef struct sk_cuda {
     CUresult (*cuEventRecord)(CUevent, CUstream);
     CUresult (*cuEventSynchronize)(CUevent);
     CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+    CUresult (*cuEventQuery)(CUevent);
 } sk_cuda;
 
 /* Opens libcuda.so.1 (or $SPARSEK_CUDA_LIBRARY) and resolves every entry point above.

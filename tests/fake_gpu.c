@@ -4,7 +4,9 @@
  * computes attention on the host from the kernel's params (dtype, head dim and mask read from
  * the kernel name) and advances a pretend clock that the events read. Each kernel's pretend
  * time comes from a hash of its name; kernels with "_s3_" in the name (stages=3) compute a wrong
- * result, so the tuner's check must reject them. Not thread-safe; enough for one process. */
+ * result, so the tuner's check must reject them. A kernel whose name contains $FAKE_FAULT
+ * "faults": from then on every event query fails with CUDA_ERROR_ILLEGAL_ADDRESS, as a real
+ * context does after a kernel fault. Not thread-safe; enough for one process. */
 #include <cuda.h>
 #include <math.h>
 #include <stdint.h>
@@ -25,10 +27,14 @@ typedef struct fmha_params {
 } fmha_params;
 
 static double clock_us;
+static int faulted;
 
 static CUresult ok0(void) { return CUDA_SUCCESS; }
 static CUresult f_version(int *v) { *v = 13000; return CUDA_SUCCESS; }
-static CUresult f_name(CUresult r, const char **s) { *s = r ? "CUDA_ERROR_FAKE" : "CUDA_SUCCESS"; return CUDA_SUCCESS; }
+static CUresult f_name(CUresult r, const char **s) {
+    *s = r == CUDA_ERROR_ILLEGAL_ADDRESS ? "CUDA_ERROR_ILLEGAL_ADDRESS" : r ? "CUDA_ERROR_FAKE" : "CUDA_SUCCESS";
+    return CUDA_SUCCESS;
+}
 static CUresult f_string(CUresult r, const char **s) { *s = "fake driver"; return CUDA_SUCCESS; }
 static CUresult f_count(int *n) { *n = 1; return CUDA_SUCCESS; }
 static CUresult f_get(CUdevice *d, int i) { *d = i; return CUDA_SUCCESS; }
@@ -66,6 +72,7 @@ static CUresult f_memset(CUdeviceptr d, unsigned char v, size_t n) { memset((voi
 static CUresult f_evcreate(CUevent *e, unsigned f) { *e = (CUevent)calloc(1, sizeof(double)); return CUDA_SUCCESS; }
 static CUresult f_evdestroy(CUevent e) { free(e); return CUDA_SUCCESS; }
 static CUresult f_evrecord(CUevent e, CUstream s) { *(double *)e = clock_us; return CUDA_SUCCESS; }
+static CUresult f_evquery(CUevent e) { return faulted ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_SUCCESS; }
 static CUresult f_elapsed(float *ms, CUevent a, CUevent b) {
     *ms = (float)((*(double *)b - *(double *)a) / 1000.0);
     return CUDA_SUCCESS;
@@ -81,6 +88,8 @@ static uint64_t fnv(const char *s) {
 static CUresult f_launch(const CUlaunchConfig *cfg, CUfunction f, void **args, void **extra) {
     const char *name = (const char *)f;
     const fmha_params *p = (const fmha_params *)args[0];
+    const char *fault = getenv("FAKE_FAULT");
+    if (fault && *fault && strstr(name, fault)) faulted = 1;
     const char *dp = strstr(name, "_d");
     const int d = dp ? atoi(dp + 2) : 0;
     const sparsek_dtype dt = strstr(name, "_bf16") ? SPARSEK_BF16 : SPARSEK_FP16;
@@ -133,7 +142,7 @@ CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int ver, cuuint64_t fl
         {"cuMemcpyHtoD", (void *)f_htod},          {"cuMemcpyDtoH", (void *)f_dtoh},
         {"cuMemsetD8", (void *)f_memset},          {"cuEventCreate", (void *)f_evcreate},
         {"cuEventDestroy", (void *)f_evdestroy},   {"cuEventRecord", (void *)f_evrecord},
-        {"cuEventElapsedTime", (void *)f_elapsed},
+        {"cuEventElapsedTime", (void *)f_elapsed}, {"cuEventQuery", (void *)f_evquery},
     };
     *pfn = (void *)ok0; /* cuInit, context calls, synchronisation, attributes: nothing to do */
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)

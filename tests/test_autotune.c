@@ -157,6 +157,62 @@ static void test_driver(void **state) {
     free(dir);
 }
 
+/* A shape that does not fix `path` is searched on every path the problem allows: on sm_90a
+ * d=64 both wgmma (the `auto` choice) and the portable mma path; fixing path=mma keeps one. */
+static void test_every_path(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("apaths");
+    for (int fixed = 0; fixed < 2; fixed++) {
+        sk_tune_shape *shapes = NULL;
+        int n = 0;
+        sk_err e;
+        char text[256];
+        snprintf(text, sizeof text, "b=1 h=4 s=128 d=64 causal=1 m=64 n=64 stages=4 warps=4 qregs=0 sunroll=full%s\n",
+                 fixed ? " path=mma" : "");
+        assert_int_equal(sk_autotune_parse_shapes(text, &shapes, &n, &e), SPARSEK_OK);
+        sparsek_runtime *rt;
+        sparsek_runtime_options ro;
+        sparsek_runtime_options_init(&ro);
+        ro.disable_disk_cache = 1;
+        assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+        char sub[1024], log[1100];
+        snprintf(sub, sizeof sub, "%s/c%d", dir, fixed);
+        snprintf(log, sizeof log, "%s/tuning/tune.log", sub);
+        fake f = {0, 0};
+        sk_autotune_options o;
+        sk_autotune_options_init(&o);
+        o.shapes = shapes;
+        o.nshapes = n;
+        o.cache_dir = sub;
+        o.jobs = 2;
+        o.fake_measure = fake_measure;
+        o.fake_ctx = &f;
+        o.fake_arch = "sm_90a";
+        o.fake_gpu = "Fake H100";
+        sk_autotune_report r;
+        if (sk_autotune_run(rt, &o, &r, &e)) fail_msg("%s", e.msg);
+        assert_int_equal(r.finished, 1);
+        sk_tune_result *rs = NULL;
+        int nr = 0;
+        assert_int_equal(sk_tune_log_read(log, NULL, &rs, &nr, &e), SPARSEK_OK);
+        int mma = 0, wgmma = 0;
+        for (int i = 0; i < nr; i++) {
+            mma += strstr(rs[i].config, "path=mma") != NULL;
+            wgmma += strstr(rs[i].config, "path=wgmma") != NULL;
+        }
+        /* the heuristic (wgmma, the auto choice: m=128) and the wgmma and mma candidates */
+        assert_int_equal(r.buckets[0].candidates, fixed ? 2 : 3);
+        assert_int_equal(mma, 1);
+        assert_int_equal(wgmma, fixed ? 1 : 2);
+        free(rs);
+        sk_autotune_report_free(&r);
+        sparsek_runtime_destroy(rt);
+        free(shapes);
+    }
+    skt_rmtree(dir);
+    free(dir);
+}
+
 /* A run killed after 4 of the 6 measurements: the rerun measures the other 2 and finishes. */
 static void test_killed_run_resumes(void **state) {
     (void)state;
@@ -586,6 +642,24 @@ static void test_cli_on_pretend_gpu(void **state) {
         !memmem(line, (size_t)(eol - line), "  ok", 4))
         fail_msg("want the q64/k64 winner, checked ok:\n%s", out);
     free(out);
+    /* A kernel fault (any fp16 kernel: the second shape's first candidate) stops the run:
+     * the first bucket's winner is kept, the rest reported; the rerun skips the faulting
+     * candidate (logged failed) and finishes. */
+    snprintf(shapes, sizeof shapes, "%s/shapes.txt", dir);
+    snprintf(cmd, sizeof cmd,
+             "SPARSEK_CUDA_LIBRARY='%s' FAKE_FAULT=fp16 %s/sparsek-tune tune --shapes '%s' --dir '%s/f' --jobs 2",
+             lib, bin(), shapes, dir);
+    assert_int_equal(skt_run(cmd, &out), 4);
+    assert_non_null(strstr(out, "tuned 1 of 2 buckets"));
+    assert_non_null(strstr(out, "the GPU failed while measuring"));
+    assert_non_null(strstr(out, "CUDA_ERROR_ILLEGAL_ADDRESS"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' %s/sparsek-tune tune --shapes '%s' --dir '%s/f' --jobs 2 --json",
+             lib, bin(), shapes, dir);
+    if (skt_run(cmd, &out) != 0) fail_msg("%s\n%s", cmd, out);
+    assert_non_null(strstr(out, "\"finished\": 2, \"skipped\": 0"));
+    assert_non_null(strstr(out, "\"failed\": 1")); /* the faulting candidate, not measured again */
+    free(out);
     /* bench: the heuristic against the loaded winner. */
     snprintf(cmd, sizeof cmd, "SPARSEK_CUDA_LIBRARY='%s' SPARSEK_CACHE_DIR='%s/bc' %s/sparsek-tune bench fmha_fwd b=1 h=2 s=64 "
              "d=64 causal=1 --iters 10 --load '%s/c'", lib, dir, bin(), dir);
@@ -650,7 +724,7 @@ int main(void) {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
         cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
-        cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
         cmocka_unit_test(test_first_run_on_pretend_gpu),
     };

@@ -378,36 +378,69 @@ static sparsek_status make_dirs(const char *path, sk_err *err) {
     return SPARSEK_OK;
 }
 
-/* Candidates of one bucket: the space's valid configs and the heuristic (first), canonical. */
-static sparsek_status candidates_for(sk_gen *g, const char *family, const char *problem, const char *heuristic,
-                                     const char *arch, char ***out, int *n, int *pruned, sk_err *err) {
-    char *text = NULL;
-    sparsek_status st = sk_gen_candidates(g, family, problem, arch, &text, err);
-    if (st) return st;
-    int lines = 2;
-    for (const char *p = text; *p; p++) lines += *p == '\n';
-    char **v = calloc((size_t)lines, sizeof *v);
-    if (!v) {
-        free(text);
-        return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
-    }
-    int k = 0;
+/* fmha_fwd's kernel paths: a shape that does not fix `path` is searched on each of them, not
+ * only on the one the family's `auto` picks for the arch (a path the arch or head dim cannot
+ * run gives no candidates: the family prunes all of them). */
+static const char *const fmha_paths[] = {"", " path=mma", " path=wgmma"};
+
+/* Candidates of one bucket: the heuristic (first), then the space's valid configs on every path,
+ * canonical and distinct. *pruned counts the configs the family's constraints rejected. */
+static sparsek_status candidates_for(sk_gen *g, const char *family, const char *problem, int path_fixed,
+                                     const char *heuristic, const char *arch, char ***out, int *n, int *pruned,
+                                     sk_err *err) {
+    *out = NULL;
+    *n = 0;
     *pruned = 0;
-    v[k++] = sk_strdup(heuristic);
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *cfg = strchr(line, '\t');
-        if (!cfg) continue;
-        *cfg++ = 0;
-        if (strcmp(line, "ok")) {
-            (*pruned)++;
+    int k = 0, cap = 16;
+    char **v = calloc((size_t)cap, sizeof *v);
+    sparsek_status st = v ? SPARSEK_OK : sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    if (!st && !(v[k++] = sk_strdup(heuristic))) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    const int npaths = path_fixed ? 1 : (int)(sizeof fmha_paths / sizeof fmha_paths[0]);
+    sk_buf seen_pruned = {0};
+    for (int pi = 0; pi < npaths && !st; pi++) {
+        char *asked = sk_asprintf("%s%s", problem, fmha_paths[pi]), *text = NULL;
+        if (!asked) {
+            st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        st = sk_gen_candidates(g, family, asked, arch, &text, err);
+        free(asked);
+        if (st && pi > 0) { /* an extra path the problem does not allow: nothing to add */
+            st = SPARSEK_OK;
             continue;
         }
-        if (!strcmp(cfg, heuristic)) continue;
-        v[k++] = sk_strdup(cfg);
+        for (char *save = NULL, *line = text ? strtok_r(text, "\n", &save) : NULL; line && !st;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *cfg = strchr(line, '\t');
+            if (!cfg) continue;
+            *cfg++ = 0;
+            char *tab = strchr(cfg, '\t');
+            if (tab) *tab = 0;
+            int dup = 0;
+            for (int j = 0; j < k && !dup; j++) dup = !strcmp(v[j], cfg);
+            if (dup) continue;
+            if (strcmp(line, "ok")) {
+                /* The same pruned config can come from two paths: count it once. */
+                const size_t need = strlen(cfg) + 2;
+                if (!seen_pruned.oom && !memmem(seen_pruned.data ? seen_pruned.data : "", seen_pruned.len, cfg, need - 1)) {
+                    (*pruned)++;
+                    sk_buf_put(&seen_pruned, cfg, need - 1); /* with its NUL as a separator */
+                }
+                continue;
+            }
+            if (k == cap) {
+                char **m = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+                if (!m) {
+                    st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+                    break;
+                }
+                v = m;
+            }
+            if (!(v[k++] = sk_strdup(cfg))) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+        }
+        free(text);
     }
-    free(text);
-    for (int i = 0; i < k; i++)
-        if (!v[i]) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    sk_buf_free(&seen_pruned);
     if (st) {
         for (int i = 0; i < k; i++) free(v[i]);
         free(v);
@@ -457,7 +490,8 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *
     problem_of(&b->shape, 1, problem, sizeof problem);
     char **cands = NULL;
     int n = 0;
-    if ((st = candidates_for(g, family, problem, b->heuristic, r->arch, &cands, &n, &b->pruned, &e))) {
+    const int path_fixed = strstr(b->shape.tiles, "path=") != NULL;
+    if ((st = candidates_for(g, family, problem, path_fixed, b->heuristic, r->arch, &cands, &n, &b->pruned, &e))) {
         snprintf(b->note, sizeof b->note, "candidates: %.400s", e.msg);
         return 0;
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sk_halfs.h"
 
@@ -172,6 +173,21 @@ static int fatal(sk_fmha_bench *b, sk_tune_result *r, const char *msg) {
     return failed(r, "the GPU context is unusable now", msg);
 }
 
+/* Waits for `ev` at most `limit_s` seconds. A kernel that never finishes (a hang) cannot be
+ * stopped in this process: the caller gives up on the GPU and the process must end. */
+static sparsek_status wait_event(sk_cuda *cu, CUevent ev, double limit_s, sk_err *err) {
+    struct timespec t0, now, nap = {0, 100000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        CUresult r = cu->cuEventQuery(ev);
+        if (r != CUDA_ERROR_NOT_READY) return sk_cuda_check(cu, r, "kernel", err);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > limit_s)
+            return sk_fail(err, SPARSEK_CUDA, "kernel did not finish within %.0f s (hung?)", limit_s);
+        nanosleep(&nap, NULL);
+    }
+}
+
 static int measure(sk_fmha_bench *b, const char *tiles, sk_tune_result *r) {
     sk_cuda *cu = &b->rt->cu;
     const sparsek_attention_params *h = &b->host;
@@ -183,7 +199,8 @@ static int measure(sk_fmha_bench *b, const char *tiles, sk_tune_result *r) {
         return failed(r, e.msg, "");
     sparsek_status st = launch(b, 0, tiles);
     if (st) return failed(r, sparsek_status_name(st), sparsek_last_error(b->rt));
-    if (sk_cuda_check(cu, cu->cuCtxSynchronize(), "kernel", &e) ||
+    if (sk_cuda_check(cu, cu->cuEventRecord(b->ev[0], NULL), "cuEventRecord", &e) ||
+        wait_event(cu, b->ev[0], 20.0, &e) ||
         sk_cuda_check(cu, cu->cuMemcpyDtoH(b->ho, (CUdeviceptr)b->sets[0].o, b->nq * 2), "cuMemcpyDtoH", &e))
         return fatal(b, r, e.msg);
     double err2 = 0, ref2 = 0;
@@ -212,8 +229,7 @@ static int measure(sk_fmha_bench *b, const char *tiles, sk_tune_result *r) {
         if ((st = launch(b, i % b->nsets, tiles))) return failed(r, sparsek_status_name(st), sparsek_last_error(b->rt));
         if (sk_cuda_check(cu, cu->cuEventRecord(b->ev[2 * i + 1], NULL), "cuEventRecord", &e)) return failed(r, e.msg, "");
     }
-    if (sk_cuda_check(cu, cu->cuEventSynchronize(b->ev[2 * b->iters - 1]), "cuEventSynchronize", &e))
-        return fatal(b, r, e.msg);
+    if (wait_event(cu, b->ev[2 * b->iters - 1], 30.0 + 2.0 * (b->iters + b->warmup), &e)) return fatal(b, r, e.msg);
     for (int i = 0; i < b->iters; i++)
         if (sk_cuda_check(cu, cu->cuEventElapsedTime(&b->ms[i], b->ev[2 * i], b->ev[2 * i + 1]), "cuEventElapsedTime", &e))
             return failed(r, e.msg, "");

@@ -4,7 +4,8 @@
 #   second process without NVRTC, compute-sanitizer on a subset, and the benchmark vs SDPA.
 # Modes: all (default: test + bench), test, bench, tune (the autotuner: `tune --preset standard`
 # into a fresh cache, load time, checks and re-times without NVRTC; the cache lands in
-# $OUT/pretuned), sparse (SparseK correctness, sanitizers, bench_sparsek.py); e.g. "test,sparse".
+# $OUT/pretuned; TUNE_SHAPES=FILE tunes a shapes file instead, TUNE_ARGS adds options, e.g.
+# "--budget 240"), sparse (SparseK correctness, sanitizers, bench_sparsek.py); e.g. "test,sparse".
 # Expects binaries built here with `tests/gpu/bundle.sh` in ./devbin (carried to the device).
 # Writes logs under $OUT (or ./gpu-out); prints a short table last.
 set -uo pipefail
@@ -60,9 +61,10 @@ if has tune; then
   # The autotuner on the device: tune the standard set into a fresh cache, report, then prove
   # the result loads fast, runs correctly without NVRTC and re-times close to the tuned times.
   tdir="$(mktemp -d /tmp/sparsek-tuned-XXXXXX)"
-  step "sparsek-tune tune --preset standard into $tdir"
+  set_args="--preset standard"; [[ -n "${TUNE_SHAPES:-}" ]] && set_args="--shapes $TUNE_SHAPES"  # TUNE_SHAPES: a dry run
+  step "sparsek-tune tune $set_args into $tdir"
   t0=$(date +%s.%N)
-  timeout 480 "$bin/sparsek-tune" tune --preset standard --dir "$tdir" --json ${TUNE_ARGS:-} > "$out/tune.json" 2> "$out/tune-progress.log"; r=$?
+  timeout 480 "$bin/sparsek-tune" tune $set_args --dir "$tdir" --json ${TUNE_ARGS:-} > "$out/tune.json" 2> "$out/tune-progress.log"; r=$?
   t1=$(date +%s.%N)
   echo "tune exit $r, wall $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s (goal < 300 s)"; [[ $r == 0 ]] || rc_all=1
   tail -n 3 "$out/tune-progress.log"
@@ -89,7 +91,7 @@ PY
   step "sparsek_runtime_load of the whole pretuned cache in a fresh process (goal < 50 ms)"
   for i in 1 2 3; do "$bin/sparsek-tune" load "$out/pretuned"; done 2>&1 | tee "$out/load.log" | grep -E "^load"
   step "NVRTC unavailable: load, check and re-time every standard shape with the runtime's own choice (goal: spread within 3%)"
-  SPARSEK_NVRTC_LIBRARY=/nonexistent/libnvrtc.so SPARSEK_CACHE_DIR=/nonexistent "$bin/sparsek-tune" load "$out/pretuned" --check --preset standard 2>&1 | tee "$out/retime.log"; r=${PIPESTATUS[0]}
+  SPARSEK_NVRTC_LIBRARY=/nonexistent/libnvrtc.so SPARSEK_CACHE_DIR=/nonexistent "$bin/sparsek-tune" load "$out/pretuned" --check $set_args 2>&1 | tee "$out/retime.log"; r=${PIPESTATUS[0]}
   echo "load --check exit $r"; [[ $r == 0 ]] || rc_all=1
   step "bench: tuned winner (nearest bucket) vs the heuristic on shapes outside the standard set"
   for args in "b=1 h=16 s=4096 d=128 causal=1" "b=4 h=32 hkv=8 s=1024 d=64" "b=1 h=16 s=16384 d=128"; do
