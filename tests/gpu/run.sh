@@ -115,6 +115,7 @@ if has sparse; then
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed --seed 7 \
       --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-$tool.log" 2>&1
     r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sparse-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-sparse-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
   done
   step "bench_sparsek (vs our dense kernel, cuDNN, FlexAttention block-sparse, PyTorch gather decode)"
