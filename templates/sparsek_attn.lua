@@ -3,6 +3,7 @@
 -- Not a family itself (no generate).
 
 local ptx = require("sparsek.ptx")
+local hopper = require("sparsek.hopper")
 local template = require("sparsek.template")
 
 local attn = {}
@@ -94,23 +95,7 @@ function attn.sm90_smem(cfg)
 end
 
 function attn.validate_sm90(cfg, arch)
-  if arch ~= "sm_90a" then return ("path=wgmma needs sm_90a (wgmma exists only there), not %s"):format(arch) end
-  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
-  if d ~= 64 and d ~= 128 then return ("path=wgmma covers d=64 and d=128, not d=%d: use path=mma"):format(d) end
-  if m ~= 64 and m ~= 128 then return ("path=wgmma needs m = 64 or 128 (64 rows per warpgroup), not %d"):format(m) end
-  if tonumber(cfg.warps) ~= m // 16 then
-    return ("path=wgmma runs one warpgroup per 64 rows: m=%d needs warps=%d, not %s"):format(m, m // 16, cfg.warps)
-  end
-  if n % 16 ~= 0 then return ("path=wgmma needs n a multiple of 16, not %d"):format(n) end
-  if stages < 3 then return "path=wgmma needs stages >= 3 (blocks j-1 and j are in use while j+1 loads)" end
-  if n // 2 + d // 2 + n // 4 > 224 then
-    return ("accumulators need %d registers per thread (n=%d, d=%d); at most 224"):format(n // 2 + d // 2 + n // 4, n, d)
-  end
-  local smem = attn.sm90_smem(cfg)
-  if smem > SMEM_LIMIT[arch] then
-    return ("needs %d bytes of shared memory; %s allows %d"):format(smem, arch, SMEM_LIMIT[arch])
-  end
-  return nil
+  return hopper.validate(cfg, arch, 128, attn.sm90_smem(cfg))
 end
 
 function attn.render_sm90(cfg, arch, name)

@@ -35,11 +35,7 @@ local WGMMA_SPACE = {
   { name = "stages", values = { "3", "4" } },
 }
 
-local function path_for(cfg, arch)
-  if cfg.path ~= "auto" then return cfg.path end
-  if arch == "sm_90a" and (cfg.d == "64" or cfg.d == "128") then return "wgmma" end
-  return "mma"
-end
+local path_for = require("sparsek.hopper").path_for
 
 function family.space(cfg, arch)
   return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
