@@ -122,6 +122,13 @@ if has sparse; then
   PYTHONUNBUFFERED=1 timeout 300 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --json "$out/bench_sparsek.json" \
     ${SPARSE_BENCH_ARGS:-} 2>&1 | tee "$out/bench_sparsek.log"; r=${PIPESTATUS[0]}
   echo "bench_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+  # SPARSE_TILES='a;b': more prefill tile configs to time the same way (quick, no peers).
+  IFS=';' read -ra extra_tiles <<< "${SPARSE_TILES:-}"
+  for t in "${extra_tiles[@]}"; do
+    [[ -n "$t" ]] || continue
+    PYTHONUNBUFFERED=1 timeout 120 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles "$t" --quick \
+      --no-peers 2>&1 | grep -E "^prefill" | sed "s/^/[$t] /" | tee -a "$out/bench_sparsek_tiles.log"
+  done
   step "bench_sparsek --tiles path=mma --quick --no-peers (the portable prefill kernel, same run)"
   PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles path=mma --quick \
     --no-peers --json "$out/bench_sparsek_mma.json" 2>&1 | grep -E "^(prefill|decode)" | sed 's/^/[path=mma] /' \
@@ -132,6 +139,6 @@ cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
 grep -E "sparse correctness:" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" 2>/dev/null
 grep -E "^(prefill|decode) " "$out/bench_sparsek.log" 2>/dev/null
-cat "$out/bench_sparsek_mma.log" 2>/dev/null
+cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
 exit $rc_all
