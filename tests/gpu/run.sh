@@ -101,6 +101,23 @@ PY
   "$bin/gpu_fmha" --reload "$out/pretuned" 2>&1 | tee "$out/reload.log" | tail -n 3; r=${PIPESTATUS[0]}
   [[ $r == 0 ]] || rc_all=1
 fi
+if has firstrun; then
+  # First-run tuning: a runtime created with SPARSEK_AUTOTUNE=1 on a cache folder with no tuning
+  # for this GPU tunes (here a two-shape set, 60 s budget) and keeps the winners; the next one
+  # finds them and does not tune again.
+  fdir="$(mktemp -d /tmp/sparsek-firstrun-XXXXXX)"
+  printf 'b=1 h=8 s=1024 d=128 dtype=bf16 causal=1\nb=1 h=8 s=1024 d=64 dtype=fp16 causal=0\n' > "$fdir/shapes.txt"
+  step "first-run tuning: SPARSEK_AUTOTUNE=1 on an empty cache folder, then a second runtime"
+  for i in 1 2; do
+    t0=$(date +%s.%N)
+    SPARSEK_VERBOSE=1 SPARSEK_AUTOTUNE=1 SPARSEK_AUTOTUNE_BUDGET=60 SPARSEK_AUTOTUNE_SHAPES="$fdir/shapes.txt" \
+      SPARSEK_CACHE_DIR="$fdir/c" timeout 120 "$bin/sparsek-tune" info > "$out/firstrun-$i.log" 2>&1; r=$?
+    echo "runtime $i: exit $r, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s; $(grep -ciE 'tun' "$out/firstrun-$i.log") lines about tuning" \
+      | tee -a "$out/checks.txt"
+    grep -iE "tun" "$out/firstrun-$i.log" | head -4
+  done
+  "$bin/sparsek-tune" show "$fdir/c" 2>&1 | head -4 | tee -a "$out/checks.txt"
+fi
 if has sparse; then
   # SparseK: `tests/gpu/run.sh sparse` (SHAPES, SPARSE_BENCH_ARGS=--quick to shorten).
   step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
