@@ -15,7 +15,8 @@
 #include "sk_tune.h"
 #include "sk_tune_fmha.h"
 
-/* Families the driver can tune, space-separated. */
+/* Families the driver can tune, space-separated: the rows of the family table in sk_autotune.c
+ * (bucket, problem and heuristic configs of a shape, paths to search, GPU measurement). */
 #define SK_AUTOTUNE_FAMILIES "fmha_fwd"
 
 typedef struct sk_autotune_bucket {
