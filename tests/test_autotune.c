@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -428,6 +429,54 @@ static void test_runtime_choice(void **state) {
     free(dir);
 }
 
+/* Threads racing the first lookup all see the tuned table (the scan holds it). */
+typedef struct race_arg {
+    sparsek_runtime *rt;
+    int found;
+} race_arg;
+
+static void *race_lookup(void *arg) {
+    race_arg *a = arg;
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 512;
+    char cfg[512];
+    for (int i = 0; i < 20; i++) a->found += sk_rt_tuned_config(a->rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL);
+    return NULL;
+}
+
+static void test_first_lookup_race(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("race");
+    sk_err e;
+    for (int i = 0; i < 40; i++) { /* enough entries that the scan takes a while */
+        sk_cache_entry x;
+        char cfg[64];
+        snprintf(cfg, sizeof cfg, "causal=0 d=64 dtype=bf16 m=%d", i);
+        make_entry(&x, cfg, i ? "" : "sm_90a/bf16/d64/full/g1/q512/k512", 10);
+        assert_int_equal(sk_cache_store(dir, &x, &e), SPARSEK_OK);
+    }
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    pthread_t th[4];
+    race_arg args[4];
+    for (int t = 0; t < 4; t++) {
+        args[t] = (race_arg){rt, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, race_lookup, &args[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].found, 20);
+    }
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
 static int messages;
 static char last_message[1024];
 static void on_log(void *user, const char *msg) {
@@ -722,7 +771,8 @@ static void test_first_run_on_pretend_gpu(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
-        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
+        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_first_lookup_race),
+        cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
         cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
