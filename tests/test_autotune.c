@@ -361,6 +361,46 @@ static void test_write_winner(void **state) {
     free(work); free(dir);
 }
 
+/* Import (sk_tune_copy_winners): the imported entry becomes the winner of its buckets in the
+ * destination (taking them off others), keeping what it already won there. */
+static void test_import_claims_buckets(void **state) {
+    (void)state;
+    char *src = skt_tmpdir("isrc"), *dst = skt_tmpdir("idst");
+    const char *b1 = "sm_90a/bf16/d64/full/g1/q512/k512", *b2 = "sm_90a/bf16/d64/full/g1/q2048/k2048";
+    sk_cache_entry x, y, y_old;
+    sk_err e;
+    make_entry(&x, "d=64 m=64", b1, 5);         /* destination: x won b1 */
+    make_entry(&y_old, "d=64 m=128", b2, 7);    /* destination: y won b2 */
+    make_entry(&y, "d=64 m=128", b1, 4);        /* source: y won b1 */
+    assert_int_equal(sk_cache_store(dst, &x, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dst, &y_old, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(src, &y, &e), SPARSEK_OK);
+    int copied = 0;
+    assert_int_equal(sk_tune_copy_winners(src, NULL, dst, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 1);
+    char path[1024];
+    sk_cache_entry r;
+    sk_tuned_win w[4];
+    snprintf(path, sizeof path, "%s/%s.skc", dst, y.key);
+    assert_int_equal(sk_cache_read(path, &r, &e), SPARSEK_OK);
+    assert_int_equal(sk_tuned_parse(r.bucket, r.time_us, w, 4), 2);
+    assert_true((!strcmp(w[0].bucket, b1) && w[0].us == 4 && !strcmp(w[1].bucket, b2) && w[1].us == 7) ||
+                (!strcmp(w[1].bucket, b1) && w[1].us == 4 && !strcmp(w[0].bucket, b2) && w[0].us == 7));
+    sk_cache_entry_clear(&r);
+    snprintf(path, sizeof path, "%s/%s.skc", dst, x.key);
+    assert_int_equal(sk_cache_read(path, &r, &e), SPARSEK_OK);
+    assert_string_equal(r.bucket, ""); /* lost b1 to y */
+    sk_cache_entry_clear(&r);
+    /* An entry whose bucket list is unreadable is not imported, and not an error. */
+    sk_cache_entry z;
+    make_entry(&z, "d=64 m=32", "not/a/bucket", 3);
+    assert_int_equal(sk_cache_store(src, &z, &e), SPARSEK_OK);
+    assert_int_equal(sk_tune_copy_winners(src, NULL, dst, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 1);
+    skt_rmtree(src); skt_rmtree(dst);
+    free(src); free(dst);
+}
+
 /* The runtime's choice: exact bucket, nearest tuned bucket, heuristic (no tuned bucket for the
  * head dim); a pretend device, since the table only needs the arch. */
 static void test_runtime_choice(void **state) {
@@ -771,6 +811,7 @@ static void test_first_run_on_pretend_gpu(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
+        cmocka_unit_test(test_import_claims_buckets),
         cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_first_lookup_race),
         cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),

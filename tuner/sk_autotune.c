@@ -244,6 +244,46 @@ sparsek_status sk_autotune_write_winner(const char *from_dir, const char *to_dir
     return st;
 }
 
+sparsek_status sk_autotune_store_winner_entry(const sk_cache_entry *e, const char *to_dir, sk_err *err) {
+    if (!e || !to_dir) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "sk_autotune_store_winner_entry: NULL argument");
+    sk_tuned_win *w = malloc(SK_TUNED_MAX * sizeof *w);
+    if (!w) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    const int n = sk_tuned_parse(e->bucket, e->time_us, w, SK_TUNED_MAX);
+    int timed = n > 0;
+    for (int i = 0; i < n; i++) timed &= w[i].us > 0;
+    sparsek_status st = timed ? SPARSEK_OK
+                              : sk_fail(err, SPARSEK_CACHE_CORRUPT, "entry %.16s lists no valid tuned bucket and time",
+                                        e->key);
+    /* Stored as it is first (what it already won in to_dir is merged back by write_winner
+     * below, which reads the stored copy: so read that list before overwriting it). */
+    sk_tuned_win *old = st ? NULL : malloc(SK_TUNED_MAX * sizeof *old);
+    int nold = 0;
+    if (!st && !old) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    if (!st) {
+        char *path = sk_asprintf("%s/%s.skc", to_dir, e->key);
+        sk_cache_entry mine;
+        memset(&mine, 0, sizeof mine);
+        sk_err ignore;
+        if (path && sk_cache_read(path, &mine, &ignore) == SPARSEK_OK) {
+            const int k = sk_tuned_parse(mine.bucket, mine.time_us, old, SK_TUNED_MAX);
+            nold = k > 0 ? k : 0;
+        }
+        sk_cache_entry_clear(&mine);
+        free(path);
+        st = sk_cache_store(to_dir, e, err);
+    }
+    for (int i = 0; i < nold && !st; i++) {
+        int listed = 0;
+        for (int j = 0; j < n && !listed; j++) listed = !strcmp(w[j].bucket, old[i].bucket);
+        if (!listed) st = sk_autotune_write_winner(to_dir, to_dir, e->key, e->arch, old[i].bucket, old[i].us, e->gpu, err);
+    }
+    for (int i = 0; i < n && !st; i++)
+        st = sk_autotune_write_winner(to_dir, to_dir, e->key, e->arch, w[i].bucket, w[i].us, e->gpu, err);
+    free(old);
+    free(w);
+    return st;
+}
+
 /* ---- families ---------------------------------------------------------------------------- */
 
 /* What the driver needs of a family: the bucket, problem and heuristic configs of a shape, the

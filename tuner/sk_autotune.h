@@ -102,6 +102,12 @@ SK_HIDDEN sparsek_status sk_autotune_write_winner(const char *from_dir, const ch
                                                   const char *arch, const char *bucket, double us, const char *gpu,
                                                   sk_err *err);
 
+/* Stores the tuned entry e in to_dir as the winner of every bucket it lists (with their times):
+ * merged with the buckets the same entry already won there, and those buckets taken off any
+ * other entry of to_dir (a bucket has one winner). SPARSEK_CACHE_CORRUPT if e lists no valid
+ * bucket, or one without a positive time. Used by cache import/export. */
+SK_HIDDEN sparsek_status sk_autotune_store_winner_entry(const sk_cache_entry *e, const char *to_dir, sk_err *err);
+
 /* First-run tuning at sparsek_runtime_create (opts.autotune or $SPARSEK_AUTOTUNE=1): tunes the
  * standard set ($SPARSEK_AUTOTUNE_SHAPES: a shapes file instead) when the device has no tuned
  * entry of its own in the cache folder. Never fails; says what it did through sk_rt_note. */
