@@ -50,13 +50,17 @@ enum {
 
 static int misaligned(const void *p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) != 0; }
 
-/* Everything that can be checked without the device. `need_qkvo`: the attention tensors must be
- * given (not for the selection alone). */
-static sparsek_status check_params(const sparsek_sparse_attention_params *sp, int need_qkvo, sk_err *err) {
+/* What check_params looks at: the shape only (the scratch size), plus the scores (the selection),
+ * plus the attention tensors (the whole forward). */
+enum { SK_CHECK_SHAPE, SK_CHECK_SELECT, SK_CHECK_ALL };
+
+/* Everything that can be checked without the device, up to `level`. */
+static sparsek_status check_params(const sparsek_sparse_attention_params *sp, int level, sk_err *err) {
     const sparsek_attention_params *p = &sp->base;
-    if (need_qkvo && (!p->q || !p->k || !p->v || !p->o))
+    if (level >= SK_CHECK_ALL && (!p->q || !p->k || !p->v || !p->o))
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be device pointers, not NULL");
-    if (!sp->scores) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be a device pointer, not NULL");
+    if (level >= SK_CHECK_SELECT && !sp->scores)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be a device pointer, not NULL");
     if (p->dtype != SPARSEK_FP16 && p->dtype != SPARSEK_BF16)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "dtype %d is not SPARSEK_FP16 or SPARSEK_BF16", (int)p->dtype);
     if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1)
@@ -78,11 +82,12 @@ static sparsek_status check_params(const sparsek_sparse_attention_params *sp, in
     if (sp->weight != SPARSEK_WEIGHT_GATE && sp->weight != SPARSEK_WEIGHT_HARD && sp->weight != SPARSEK_WEIGHT_KV)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "weight mode %d is not GATE (0), HARD (1) or KV (2)",
                        (int)sp->weight);
+    if (level < SK_CHECK_SELECT) return SPARSEK_OK;
     if (misaligned(sp->scores, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned");
     if (sp->score_stride[0] < 0 || sp->score_stride[1] < 0)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "score strides (%lld, %lld) must be non-negative",
                        (long long)sp->score_stride[0], (long long)sp->score_stride[1]);
-    if (!need_qkvo) return SPARSEK_OK;
+    if (level < SK_CHECK_ALL) return SPARSEK_OK;
     if (misaligned(p->q, 16) || misaligned(p->k, 16) || misaligned(p->v, 16) || misaligned(p->o, 16))
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be 16-byte aligned");
     if (p->lse && misaligned(p->lse, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned");
@@ -179,7 +184,7 @@ sparsek_status sparsek_sparse_attention_scratch_layout(sparsek_runtime *rt, cons
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_scratch_layout: NULL argument");
     sk_err e;
     sk_sparse_plan pl;
-    sparsek_status st = check_params(p, 0, &e);
+    sparsek_status st = check_params(p, SK_CHECK_SHAPE, &e);
     if (!st) st = plan(p, &pl, &e);
     if (st) {
         sk_err_prefix(&e, "sparsek_sparse_attention_scratch_layout");
@@ -253,9 +258,9 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
 
 /* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */
 static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
-                          size_t scratch_bytes, void *stream, int select_only, sk_err *err) {
+                          size_t scratch_bytes, const char *tile_config, void *stream, int select_only, sk_err *err) {
     sk_sparse_plan pl;
-    sparsek_status st = check_params(sp, !select_only, err);
+    sparsek_status st = check_params(sp, select_only ? SK_CHECK_SELECT : SK_CHECK_ALL, err);
     if (!st) st = plan(sp, &pl, err);
     if (!st) st = check_scratch(&pl, scratch, scratch_bytes, err);
     if (!st) st = sk_rt_device(rt, err); /* once per launch: also makes the context current */
@@ -285,8 +290,11 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     char config[256];
     const sk_kernel *k = NULL;
     if (!L->decode) {
-        snprintf(config, sizeof config, "d=%d dtype=%s weight=%s", p->head_dim, dtype_name(p->dtype),
-                 weight_name(sp->weight));
+        const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim,
+                               dtype_name(p->dtype), weight_name(sp->weight), tile_config && *tile_config ? " " : "",
+                               tile_config ? tile_config : "");
+        if (w < 0 || (size_t)w >= sizeof config)
+            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
         st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
         if (!st) st = sk_rt_launch(rt, k, vars, 3, &kp, (CUstream)stream, err);
@@ -310,9 +318,23 @@ sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const spars
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward: params is NULL");
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 0, &e);
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 0, &e);
     if (st) {
         sk_err_prefix(&e, "sparsek_sparse_attention_forward");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                     void *scratch, size_t scratch_bytes, const char *tile_config,
+                                                     void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward_with: params is NULL");
+    sk_err e;
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, tile_config, stream, 0, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_attention_forward_with");
         return sk_rt_fail(rt, &e);
     }
     return SPARSEK_OK;
@@ -323,7 +345,7 @@ sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparse
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_select: params is NULL");
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, stream, 1, &e);
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 1, &e);
     if (st) {
         sk_err_prefix(&e, "sparsek_sparse_attention_select");
         return sk_rt_fail(rt, &e);

@@ -369,6 +369,14 @@ SPARSEK_API sparsek_status sparsek_sparse_attention_scratch_layout(sparsek_runti
 SPARSEK_API sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt,
                                                             const sparsek_sparse_attention_params *p,
                                                             void *scratch, size_t scratch_bytes, void *stream);
+/* As sparsek_sparse_attention_forward, with tile keys of your choice for the prefill kernel
+ * (family sparsek_fwd, e.g. "path=mma" or "n=128 stages=3"; NULL or "": the default choice).
+ * For benchmarks, the tuner and checking one kernel path on a device whose default is another;
+ * decode calls (the sparsek_decode family) ignore it. */
+SPARSEK_API sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt,
+                                                                 const sparsek_sparse_attention_params *p,
+                                                                 void *scratch, size_t scratch_bytes,
+                                                                 const char *tile_config, void *stream);
 
 /* Only the selection step of sparsek_sparse_attention_forward (q, k, v, o are not needed and may
  * be NULL): fills the rows and tiles of the scratch layout. For checking and for timing. */

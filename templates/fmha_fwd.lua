@@ -8,6 +8,7 @@
 -- (fmha_softmax.cut) and the PTX emitters (sparsek/ptx.lua).
 
 local ptx = require("sparsek.ptx")
+local hopper = require("sparsek.hopper")
 local template = require("sparsek.template")
 
 local family = {
@@ -47,12 +48,7 @@ local WGMMA_SPACE = {
   { name = "stages", values = { "3", "4" } },
 }
 
--- The path a config runs on `arch`: wgmma on sm_90a for the head dims it covers, else mma.
-local function path_for(cfg, arch)
-  if cfg.path ~= "auto" then return cfg.path end
-  if arch == "sm_90a" and (cfg.d == "64" or cfg.d == "128") then return "wgmma" end
-  return "mma"
-end
+local path_for = hopper.path_for
 
 function family.space(cfg, arch)
   return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
@@ -132,32 +128,14 @@ local function shape(cfg)
 end
 
 -- The wgmma path's limits; nil when the config fits.
-local WGMMA_MAX_REGS = { [1] = 224, [2] = 224, [3] = 160 }   -- accumulator budget per thread
+-- The wgmma path's limits (sparsek/hopper.lua) plus the keys it fixes; nil when the config fits.
 local function validate_wgmma(cfg, arch)
-  if arch ~= "sm_90a" then return ("path=wgmma needs sm_90a (wgmma exists only there), not %s"):format(arch) end
-  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
-  if d ~= 64 and d ~= 128 then return ("path=wgmma covers d=64 and d=128, not d=%d: use path=mma"):format(d) end
-  if m % 64 ~= 0 or m > 192 then return ("path=wgmma needs m = 64, 128 or 192 (64 rows per warpgroup), not %d"):format(m) end
-  if n % 16 ~= 0 or n > 256 then return ("path=wgmma needs n a multiple of 16 up to 256, not %d"):format(n) end
-  if tonumber(cfg.warps) ~= m // 16 then
-    return ("path=wgmma runs one warpgroup per 64 rows: m=%d needs warps=%d, not %s"):format(m, m // 16, cfg.warps)
-  end
-  if stages < 3 then return "path=wgmma needs stages >= 3 (blocks j-1 and j are in use while j+1 loads)" end
   if cfg.layout ~= "swizzle" then return "path=wgmma reads 128-byte swizzled tiles: layout=swizzle" end
   if cfg.qregs ~= "0" then return "path=wgmma reads Q from shared memory: qregs=0" end
   if cfg.sunroll ~= "full" then return "path=wgmma unrolls the head-dim loop fully: sunroll=full" end
   if cfg.minblocks ~= "1" then return "path=wgmma runs one CTA per SM: minblocks=1" end
-  local wgs = m // 64
-  local acc = n // 2 + d // 2 + n // 4   -- S, O and the packed P of one thread
-  if acc > WGMMA_MAX_REGS[wgs] then
-    return ("accumulators need %d registers per thread (n=%d, d=%d); %d warpgroups allow %d"):format(
-      acc, n, d, wgs, WGMMA_MAX_REGS[wgs])
-  end
-  local smem = (m + 2 * stages * n) * d * 2 + 1024
-  if smem > SMEM_LIMIT[arch] then
-    return ("needs %d bytes of shared memory; %s allows %d"):format(smem, arch, SMEM_LIMIT[arch])
-  end
-  return nil
+  local m, n, stages, d = tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages), tonumber(cfg.d)
+  return hopper.validate(cfg, arch, 192, (m + 2 * stages * n) * d * 2 + 1024)
 end
 
 function family.validate(cfg, arch)

@@ -3,6 +3,7 @@
 -- Not a family itself (no generate).
 
 local ptx = require("sparsek.ptx")
+local hopper = require("sparsek.hopper")
 local template = require("sparsek.template")
 
 local attn = {}
@@ -84,6 +85,30 @@ function attn.render(cfg, arch, split, name)
   local path = "templates/sparsek_attn_sm80.cut"
   return { template = path, source = template.render(path, env), kernel_name = name,
            block = { s.warps * 32, 1, 1 }, cluster = { 1, 1, 1 }, smem = s.smem }
+end
+
+-- The Hopper prefill kernel (templates/sparsek_attn_sm90.cut, sm_90a, d = 64 or 128): wgmma
+-- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64).
+function attn.sm90_smem(cfg)
+  local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
+  return (m + 2 * stages * n) * d * 2 + stages * n * 8 + 1024
+end
+
+function attn.validate_sm90(cfg, arch)
+  return hopper.validate(cfg, arch, 128, attn.sm90_smem(cfg))
+end
+
+function attn.render_sm90(cfg, arch, name)
+  local env = env_common(cfg)
+  local m = tonumber(cfg.m)
+  env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
+  env.weight, env.weight_id = cfg.weight, attn.WEIGHT_ID[cfg.weight]
+  env.kernel_name = name
+  params(env)
+  env.softmax = template.render("templates/fmha_softmax.cut", env)
+  local path = "templates/sparsek_attn_sm90.cut"
+  return { template = path, source = template.render(path, env), kernel_name = name,
+           block = { (m // 64) * 128, 1, 1 }, cluster = { 1, 1, 1 }, smem = attn.sm90_smem(cfg) }
 end
 
 -- The LSE combine kernel of the decode family.

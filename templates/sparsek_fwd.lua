@@ -3,8 +3,9 @@
 -- One CTA per (tile of m query rows, query head, batch) walks the tile's gathered key set
 -- (written by sparsek_select: the top-k of the tile's first row plus the keys that become
 -- candidates within the tile) and then its contiguous window band, with mma.sync tensor-core
--- tiles, masking and weighting each row exactly (templates/sparsek_attn_sm80.cut). The
--- selection tile (sparsek_select rows=) must be a multiple of m.
+-- tiles, masking and weighting each row exactly: path=mma (templates/sparsek_attn_sm80.cut,
+-- sm_80+) or path=wgmma (templates/sparsek_attn_sm90.cut, sm_90a, d 64/128; the default there).
+-- The selection tile (sparsek_select rows=) must be a multiple of m.
 
 local attn = require("sparsek_attn")
 
@@ -14,26 +15,44 @@ local family = {
   keys = attn.problem_keys(),
 }
 for _, k in ipairs({
+  { name = "path",   default = "auto", values = { "auto", "mma", "wgmma" },
+    doc = "kernel path: mma = mma.sync (sm_80+); wgmma = Hopper warpgroup MMA (sm_90a, d 64/128); auto = wgmma where it applies" },
   { name = "m",      default = "auto", values = { "auto", "64", "128" }, doc = "query rows per CTA (divides the selection tile)" },
   { name = "n",      default = "auto", values = { "auto", "32", "64", "128" }, doc = "keys per pipeline step" },
-  { name = "warps",  default = "auto", values = { "auto", "4", "8" }, doc = "warps per CTA" },
-  { name = "stages", default = "auto", values = { "auto", "2", "3" }, doc = "K/V shared-memory pipeline stages" },
+  { name = "warps",  default = "auto", values = { "auto", "4", "8" }, doc = "warps per CTA (wgmma: m/16)" },
+  { name = "stages", default = "auto", values = { "auto", "2", "3", "4" }, doc = "K/V shared-memory pipeline stages (wgmma: >= 3)" },
 }) do family.keys[#family.keys + 1] = k end
 
-family.space = {
+local MMA_SPACE = {
   { name = "m",      values = { "64", "128" } },
   { name = "n",      values = { "32", "64", "128" } },
   { name = "warps",  values = { "4", "8" } },
   { name = "stages", values = { "2", "3" } },
 }
+local WGMMA_SPACE = {
+  { name = "m",      values = { "64", "128" } },
+  { name = "n",      values = { "64", "128" } },
+  { name = "stages", values = { "3", "4" } },
+}
+
+local path_for = require("sparsek.hopper").path_for
+
+function family.space(cfg, arch)
+  return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
+end
 
 -- Defaults: the dense kernel's H100 winners (templates/fmha_fwd.lua) for the same head dim,
 -- 3 stages at d=96/128 where 227 KB of shared memory hold them.
 local BIG_SMEM = { sm_90 = true, sm_90a = true, sm_100a = true }
+-- On the wgmma path: two warpgroups, 64-key blocks and 4 stages (what fits 227 KB at d=128).
 function family.resolve(cfg, arch)
+  cfg.path = path_for(cfg, arch)
   local d = tonumber(cfg.d)
   local t
-  if d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
+  if cfg.path == "wgmma" then
+    t = { m = "128", n = "64", stages = "4" }
+    t.warps = tostring(tonumber(cfg.m ~= "auto" and cfg.m or t.m) // 16)
+  elseif d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
   elseif d == 256 then t = { m = "64", n = "32", warps = "4", stages = "2" }
   else t = { m = "128", n = "128", warps = "8", stages = BIG_SMEM[arch] and "3" or "2" } end
   if (arch == "sm_86" or arch == "sm_89" or arch == "sm_120") and d >= 96 then t.n = "32" end
@@ -42,12 +61,16 @@ function family.resolve(cfg, arch)
   end
 end
 
-family.validate = attn.validate
+function family.validate(cfg, arch)
+  if cfg.path == "wgmma" then return attn.validate_sm90(cfg, arch) end
+  if tonumber(cfg.stages) > 3 then return "path=mma takes stages 2 or 3" end
+  return attn.validate(cfg, arch)
+end
 
 function family.generate(cfg, arch, ctx)
-  local name = ("sparsek_fwd_d%s_m%s_n%s_w%s_s%s_%s_%s"):format(cfg.d, cfg.m, cfg.n, cfg.warps, cfg.stages,
-                                                               cfg.weight, cfg.dtype)
-  local r = attn.render(cfg, arch, false, name)
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                  cfg.stages, cfg.weight, cfg.dtype)
+  local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
   r.grid = ("hq cdiv(sq,%s) b"):format(cfg.m)
   return r
 end

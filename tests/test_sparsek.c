@@ -366,12 +366,12 @@ static void test_argument_checks(void **state) {
         {m_dim, SPARSEK_NOT_SUPPORTED, "head_dim 80", 1},
         {m_qnull, SPARSEK_INVALID_ARGUMENT, "q, k, v and o", 0},
         {m_onull, SPARSEK_INVALID_ARGUMENT, "q, k, v and o", 0},
-        {m_unull, SPARSEK_INVALID_ARGUMENT, "scores", 1},
+        {m_unull, SPARSEK_INVALID_ARGUMENT, "scores", 0},
         {m_qalign, SPARSEK_INVALID_ARGUMENT, "16-byte aligned", 0},
-        {m_ualign, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned", 1},
+        {m_ualign, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned", 0},
         {m_lsealign, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned", 0},
         {m_weight, SPARSEK_INVALID_ARGUMENT, "weight mode 3", 1},
-        {m_sstride, SPARSEK_INVALID_ARGUMENT, "score strides", 1},
+        {m_sstride, SPARSEK_INVALID_ARGUMENT, "score strides", 0},
         {m_kstride, SPARSEK_INVALID_ARGUMENT, "k sequence stride 12", 0},
         {m_scale, SPARSEK_INVALID_ARGUMENT, "scale", 0},
         {m_batch0, SPARSEK_INVALID_ARGUMENT, "dims must be >= 1", 1},
@@ -388,7 +388,7 @@ static void test_argument_checks(void **state) {
             fail_msg("case %zu: %s '%s', expected %s '%s'", i, sparsek_status_name(st), sparsek_last_error(rt),
                      sparsek_status_name(cases[i].st), cases[i].msg);
         assert_non_null(strstr(sparsek_last_error(rt), "sparsek_sparse_attention_forward"));
-        /* Shape problems are caught by the size query too; pointer problems are not its business. */
+        /* Shape problems are caught by the size query too; pointers and strides are not its business. */
         size_t b2 = 0;
         st = sparsek_sparse_attention_scratch_size(rt, &q, &b2);
         if (cases[i].shape) assert_int_equal(st, cases[i].st);
@@ -488,7 +488,7 @@ static void test_generate_defaults(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
     const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
-    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_d128_m128_n128_w8_s3_gate_bf16",
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16",
                           "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
     for (int i = 0; i < 3; i++) {
         sparsek_kernel_source *a = NULL, *b = NULL;
@@ -516,6 +516,28 @@ static void test_generate_defaults(void **state) {
     assert_non_null(strstr(s->source, "KV: the value row scaled by m"));
     assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
     sparsek_kernel_source_free(s);
+    /* The path: wgmma on sm_90a for d 64/128 (its own template), else the portable kernel. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "d=64 weight=hard", "sm_90a", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "templates/sparsek_attn_sm90.cut"));
+    assert_non_null(strstr(s->source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
+    assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
+    assert_int_equal(s->block[0], 256);
+    sparsek_kernel_source_free(s);
+    const char *mma_cases[][2] = {{"d=128", "sm_80"}, {"d=96", "sm_90a"}, {"d=128 path=mma", "sm_90a"}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sparsek_generate(rt, "sparsek_fwd", mma_cases[i][0], mma_cases[i][1], &s), SPARSEK_OK);
+        assert_non_null(strstr(s->source, "templates/sparsek_attn_sm80.cut"));
+        assert_non_null(strstr(s->kernel_name, "sparsek_fwd_mma_"));
+        sparsek_kernel_source_free(s);
+    }
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma", "sm_80", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "needs sm_90a"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma stages=2", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "stages >= 3"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=wgmma n=128 stages=4", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "shared memory"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "path=mma stages=4", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "weight=soft", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "weight=soft"));
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "rows=128 threads=128", "sm_90a", &s),

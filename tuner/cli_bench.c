@@ -253,7 +253,7 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
     memset(&tuned, 0, sizeof tuned);
     memset(&dflt, 0, sizeof dflt);
     memset(&heur, 0, sizeof heur);
-    char heur_tiles[512] = "path=mma", tuned_cfg[512] = "", tuned_bucket[96] = "";
+    char heur_tiles[512] = "path=auto", tuned_cfg[512] = "", tuned_bucket[96] = "";
     double tuned_us = 0;
     int have_tuned = 0;
     rc = 1;
@@ -285,7 +285,7 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
     }
     {
         /* The heuristic with its tile keys spelled out (so the tuned winner cannot stand in for
-         * it; "path=mma" alone leaves every tile key to the family's auto choice). */
+         * it; "path=auto" alone leaves every key to the family's auto choice). */
         char hcfg[512];
         sk_err e;
         if (sk_fmha_heuristic_config(rt, &sets[0], hcfg, sizeof hcfg, &e)) {

@@ -60,6 +60,9 @@ class SparseK:
         L.sparsek_attention_forward.argtypes = [ctypes.c_void_p, ctypes.POINTER(Params), ctypes.c_void_p]
         for f in ("sparsek_sparse_attention_forward", "sparsek_sparse_attention_select"):
             getattr(L, f).argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        L.sparsek_sparse_attention_forward_with.argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.c_void_p,
+                                                            ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
+        self.tiles = None  # tile keys of the prefill kernel (--tiles), None: the default
         L.sparsek_sparse_attention_scratch_size.argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.POINTER(ctypes.c_size_t)]
         L.sparsek_last_error.argtypes = [ctypes.c_void_p]
         L.sparsek_last_error.restype = ctypes.c_char_p
@@ -104,8 +107,9 @@ class SparseK:
         return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
 
     def sparse(self, sp, scratch):
-        self.check(self.lib.sparsek_sparse_attention_forward(self.rt, ctypes.byref(sp), ctypes.c_void_p(scratch.data_ptr()),
-                                                             scratch.numel(), self.stream()))
+        self.check(self.lib.sparsek_sparse_attention_forward_with(
+            self.rt, ctypes.byref(sp), ctypes.c_void_p(scratch.data_ptr()), scratch.numel(),
+            self.tiles.encode() if self.tiles else None, self.stream()))
 
     def select(self, sp, scratch):
         self.check(self.lib.sparsek_sparse_attention_select(self.rt, ctypes.byref(sp), ctypes.c_void_p(scratch.data_ptr()),
@@ -292,6 +296,7 @@ def decode(sk, KV, dt, rows_out):
 
 def run(args):
     sk = SparseK(args.lib)
+    sk.tiles = args.tiles
     dev = torch.cuda.get_device_properties(0)
     dt = torch.bfloat16
     rows = []
@@ -320,4 +325,5 @@ if __name__ == "__main__":
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peers", action="store_true", help="skip dense, cuDNN and Flex timings")
+    ap.add_argument("--tiles", help="tile keys of the sparse prefill kernel, e.g. 'path=mma' (default: the library's choice)")
     run(ap.parse_args())

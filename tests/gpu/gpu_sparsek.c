@@ -1,9 +1,10 @@
 /* gpu_sparsek.c — GPU test of SparseK sparse attention (sparsek_sparse_attention_forward)
  * against the float64 reference, and of the selection it computes on the way.
  *
- *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [-v]
+ *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [-v]
  *
- * Exits 77 when no GPU is present. Each case: random q, k, v rounded to fp16/bf16, float32
+ * Exits 77 when no GPU is present. --d restricts the head dim (tests/emu/run.sh runs this binary
+ * on the CPU emulator, which has the d=64 kernels). Each case: random q, k, v rounded to fp16/bf16, float32
  * scores of one of several distributions (normal, a quarter grid with many ties, all equal),
  * outputs and the scratch poisoned with NaN/0xff first, then one call on a stream. Checked:
  *   - every output element and LSE for leftover poison;
@@ -177,6 +178,9 @@ static void *ref_worker(void *arg) {
     return NULL;
 }
 
+/* --tiles: tile keys of the prefill kernel for every call (e.g. "path=mma"); NULL: the default. */
+static const char *tiles;
+
 static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     sparsek_sparse_attention_params sp;
     memset(&sp, 0, sizeof sp);
@@ -224,7 +228,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     p->q = (void *)dq; p->k = (void *)dk; p->v = (void *)dv; p->o = (void *)dout; p->lse = (float *)dl;
     sp.scores = (const float *)du;
     int fail = 0;
-    sparsek_status st = sparsek_sparse_attention_forward(rt, &sp, (void *)ds, L.bytes, NULL);
+    sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, tiles, NULL);
     if (st != SPARSEK_OK) {
         fprintf(stderr, "sparsek_sparse_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
         fail = 1;
@@ -350,7 +354,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 }
 
 int main(int argc, char **argv) {
-    int nshapes = 60, max_s = 1 << 30, no_fixed = 0, verbose = 0;
+    int nshapes = 60, max_s = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
     unsigned long long seed = 0x5eed;
     const char *cache = NULL;
     for (int i = 1; i < argc; i++) {
@@ -360,8 +364,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
         else if (!strcmp(argv[i], "-v")) verbose = 1;
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [-v]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [--tiles CFG] [-v]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -404,13 +411,14 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
         tcase c = fixed[i];
-        if (c.sq > max_s || c.sk > max_s) continue;
+        if (c.sq > max_s || c.sk > max_s || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
     }
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
         random_case(&c, i);
+        if (only_d) c.d = only_d;
         if (c.sq > max_s) c.sq = max_s;
         if (c.sk > max_s) c.sk = max_s;
         fails += run_case(rt, &c, verbose);

@@ -106,22 +106,39 @@ if has sparse; then
   step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
   timeout 400 "$bin/gpu_sparsek" --shapes "${SPARSE_SHAPES:-60}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_sparsek.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "gpu_sparsek --tiles path=mma: the portable prefill kernel on this device too"
+  timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma --cache "$SPARSEK_CACHE_DIR" 2>&1 \
+    | tee "$out/gpu_sparsek_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_sparsek (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
   step "compute-sanitizer memcheck / racecheck (sparse subset)"
   for tool in memcheck racecheck; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed --seed 7 \
       --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-$tool.log" 2>&1
     r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sparse-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-sparse-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
   done
   step "bench_sparsek (vs our dense kernel, cuDNN, FlexAttention block-sparse, PyTorch gather decode)"
   PYTHONUNBUFFERED=1 timeout 300 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --json "$out/bench_sparsek.json" \
     ${SPARSE_BENCH_ARGS:-} 2>&1 | tee "$out/bench_sparsek.log"; r=${PIPESTATUS[0]}
   echo "bench_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+  # SPARSE_TILES='a;b': more prefill tile configs to time the same way (quick, no peers).
+  IFS=';' read -ra extra_tiles <<< "${SPARSE_TILES:-}"
+  for t in "${extra_tiles[@]}"; do
+    [[ -n "$t" ]] || continue
+    PYTHONUNBUFFERED=1 timeout 120 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles "$t" --quick \
+      --no-peers 2>&1 | grep -E "^prefill" | sed "s/^/[$t] /" | tee -a "$out/bench_sparsek_tiles.log"
+  done
+  step "bench_sparsek --tiles path=mma --quick --no-peers (the portable prefill kernel, same run)"
+  PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles path=mma --quick \
+    --no-peers --json "$out/bench_sparsek_mma.json" 2>&1 | grep -E "^(prefill|decode)" | sed 's/^/[path=mma] /' \
+    | tee "$out/bench_sparsek_mma.log"
 fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
-grep -E "sparse correctness:" "$out/gpu_sparsek.log" 2>/dev/null
+grep -E "sparse correctness:" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" 2>/dev/null
 grep -E "^(prefill|decode) " "$out/bench_sparsek.log" 2>/dev/null
+cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
 exit $rc_all

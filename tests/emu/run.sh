@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# tests/emu/run.sh [gpu_sparsek args...] — run the SparseK GPU test on the CPU: the generated
+# d=64 kernels (every weight mode, both dtypes, the decode row tiles, both selection variants)
+# are compiled as C++ into a fake libcuda (tests/emu/emu_driver.cc) and tests/gpu/gpu_sparsek runs
+# against it through $SPARSEK_CUDA_LIBRARY, small shapes only (one CUDA thread = one fiber).
+# Needs g++ and python3. BUILD (default /tmp/b-emu) holds the build; EMU_SMS fakes the SM count.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD="${BUILD:-/tmp/b-emu}"
+CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+make -s BUILD="$BUILD" "$BUILD/sparsek-tune" "$BUILD/tests/gpu_sparsek"
+out="$BUILD/emu"
+mkdir -p "$out/k" "$out/cache"
+configs=(
+  "sparsek_select|rows=128 hcap=40960 threads=512"
+  "sparsek_select|rows=128 hcap=16384 threads=256"
+)
+for dt in fp16 bf16; do
+  configs+=("sparsek_decode|d=64 dtype=$dt phase=combine")
+  for w in gate hard kv; do
+    configs+=("sparsek_fwd|d=64 dtype=$dt weight=$w")
+    for m in 16 32 64; do configs+=("sparsek_decode|d=64 dtype=$dt weight=$w m=$m n=64"); done
+  done
+done
+objs=()
+for c in "${configs[@]}"; do
+  fam="${c%%|*}"; cfg="${c#*|}"
+  "$BUILD/sparsek-tune" gen "$fam" $cfg --arch sm_90a > "$out/k/tmp.cu"
+  name=$(sed -n 's|^// kernel: ||p' "$out/k/tmp.cu")
+  if ! cmp -s "$out/k/tmp.cu" "$out/k/$name.cu" 2>/dev/null; then
+    mv "$out/k/tmp.cu" "$out/k/$name.cu"
+    python3 tests/emu/prepare.py "$out/k/$name.cu" "$out/k/$name.cc"
+    rm -f "$out/k/$name.o"
+  fi
+  objs+=("$out/k/$name.o")
+done
+for o in "${objs[@]}"; do [[ -f "$o" ]] || echo "${o%.o}.cc"; done |
+  xargs -r -P "$(nproc)" -I{} sh -c 'g++ -std=c++17 -O1 -fPIC -w -Itests/emu -I'"$CUDA_HOME"'/include -c {} -o "$(dirname {})/$(basename {} .cc).o"'
+g++ -std=c++17 -O1 -fPIC -Wall -Itests/emu -I"$CUDA_HOME/include" -c tests/emu/emu_driver.cc -o "$out/emu_driver.o"
+g++ -shared -o "$out/libcuda_emu.so" "$out/emu_driver.o" "${objs[@]}"
+SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" --d 64 --cache "$out/cache" "$@"
