@@ -143,6 +143,7 @@ static void test_driver(void **state) {
     assert_non_null(strstr(out, "2 buckets in 1 entry"));
     assert_non_null(strstr(out, "sm_90a/bf16/d64/causal/g1/q2048/k2048"));
     assert_non_null(strstr(out, "Fake H100"));
+    assert_non_null(strstr(out, "path=mma")); /* the tiles column names the kernel path */
     free(out);
     snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s' --json", bin(), dir);
     assert_int_equal(skt_run(cmd, &out), 0);
