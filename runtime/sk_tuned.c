@@ -113,12 +113,12 @@ static void add_locked(sparsek_runtime *rt, const sk_bucket *b, const char *fami
     else { free(t->family); free(t->config); free(t->gpu); }
 }
 
-void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *e, int pinned) {
+/* Called with tuned_lock held. */
+static void add_entry_locked(sparsek_runtime *rt, const sk_cache_entry *e, int pinned) {
     if (!e->bucket || !e->bucket[0]) return;
     sk_tuned_win *w = malloc(SK_TUNED_MAX * sizeof *w);
     if (!w) return;
     const int n = sk_tuned_parse(e->bucket, e->time_us, w, SK_TUNED_MAX);
-    pthread_mutex_lock(&rt->tuned_lock);
     for (int i = 0; i < n; i++) {
         sk_bucket b;
         sk_err err;
@@ -126,8 +126,13 @@ void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *e, int pin
         if (sk_bucket_parse(w[i].bucket, &b, &err) == SPARSEK_OK && !strcmp(b.arch, e->arch))
             add_locked(rt, &b, e->family, e->config, e->gpu, w[i].us, pinned);
     }
-    pthread_mutex_unlock(&rt->tuned_lock);
     free(w);
+}
+
+void sk_rt_tuned_add_entry(sparsek_runtime *rt, const sk_cache_entry *e, int pinned) {
+    pthread_mutex_lock(&rt->tuned_lock);
+    add_entry_locked(rt, e, pinned);
+    pthread_mutex_unlock(&rt->tuned_lock);
 }
 
 int sk_rt_tuned_count(sparsek_runtime *rt, int same_gpu) {
@@ -140,11 +145,14 @@ int sk_rt_tuned_count(sparsek_runtime *rt, int same_gpu) {
 }
 
 void sk_rt_tuned_scan(sparsek_runtime *rt, int force, int say) {
+    /* Held across the scan: a call racing the first one waits for the table, instead of
+     * running the heuristic meanwhile. */
     pthread_mutex_lock(&rt->tuned_lock);
-    const int done = rt->tuned_scanned && !force;
+    if (rt->tuned_scanned && !force) {
+        pthread_mutex_unlock(&rt->tuned_lock);
+        return;
+    }
     rt->tuned_scanned = 1;
-    pthread_mutex_unlock(&rt->tuned_lock);
-    if (done) return;
     char **paths = NULL;
     int n = 0;
     sk_err e;
@@ -154,12 +162,13 @@ void sk_rt_tuned_scan(sparsek_runtime *rt, int force, int say) {
             /* Every entry is read whole (checksum included): a tuned winner we cannot trust is
              * not a winner. */
             if (sk_cache_read(paths[i], &ent, &e) == SPARSEK_OK && !strcmp(ent.arch, rt->info.arch))
-                sk_rt_tuned_add_entry(rt, &ent, 0);
+                add_entry_locked(rt, &ent, 0);
             sk_cache_entry_clear(&ent);
             free(paths[i]);
         }
         free(paths);
     }
+    pthread_mutex_unlock(&rt->tuned_lock);
     if (say && sk_rt_tuned_count(rt, 0) == 0)
         sk_rt_note(rt,
                    "no tuned kernels for %s (%s) in %s: using the heuristic tile choice; run "

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,6 +143,7 @@ static void test_driver(void **state) {
     assert_non_null(strstr(out, "2 buckets in 1 entry"));
     assert_non_null(strstr(out, "sm_90a/bf16/d64/causal/g1/q2048/k2048"));
     assert_non_null(strstr(out, "Fake H100"));
+    assert_non_null(strstr(out, "path=mma")); /* the tiles column names the kernel path */
     free(out);
     snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s' --json", bin(), dir);
     assert_int_equal(skt_run(cmd, &out), 0);
@@ -360,6 +362,46 @@ static void test_write_winner(void **state) {
     free(work); free(dir);
 }
 
+/* Import (sk_tune_copy_winners): the imported entry becomes the winner of its buckets in the
+ * destination (taking them off others), keeping what it already won there. */
+static void test_import_claims_buckets(void **state) {
+    (void)state;
+    char *src = skt_tmpdir("isrc"), *dst = skt_tmpdir("idst");
+    const char *b1 = "sm_90a/bf16/d64/full/g1/q512/k512", *b2 = "sm_90a/bf16/d64/full/g1/q2048/k2048";
+    sk_cache_entry x, y, y_old;
+    sk_err e;
+    make_entry(&x, "d=64 m=64", b1, 5);         /* destination: x won b1 */
+    make_entry(&y_old, "d=64 m=128", b2, 7);    /* destination: y won b2 */
+    make_entry(&y, "d=64 m=128", b1, 4);        /* source: y won b1 */
+    assert_int_equal(sk_cache_store(dst, &x, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(dst, &y_old, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(src, &y, &e), SPARSEK_OK);
+    int copied = 0;
+    assert_int_equal(sk_tune_copy_winners(src, NULL, dst, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 1);
+    char path[1024];
+    sk_cache_entry r;
+    sk_tuned_win w[4];
+    snprintf(path, sizeof path, "%s/%s.skc", dst, y.key);
+    assert_int_equal(sk_cache_read(path, &r, &e), SPARSEK_OK);
+    assert_int_equal(sk_tuned_parse(r.bucket, r.time_us, w, 4), 2);
+    assert_true((!strcmp(w[0].bucket, b1) && w[0].us == 4 && !strcmp(w[1].bucket, b2) && w[1].us == 7) ||
+                (!strcmp(w[1].bucket, b1) && w[1].us == 4 && !strcmp(w[0].bucket, b2) && w[0].us == 7));
+    sk_cache_entry_clear(&r);
+    snprintf(path, sizeof path, "%s/%s.skc", dst, x.key);
+    assert_int_equal(sk_cache_read(path, &r, &e), SPARSEK_OK);
+    assert_string_equal(r.bucket, ""); /* lost b1 to y */
+    sk_cache_entry_clear(&r);
+    /* An entry whose bucket list is unreadable is not imported, and not an error. */
+    sk_cache_entry z;
+    make_entry(&z, "d=64 m=32", "not/a/bucket", 3);
+    assert_int_equal(sk_cache_store(src, &z, &e), SPARSEK_OK);
+    assert_int_equal(sk_tune_copy_winners(src, NULL, dst, &copied, &e), SPARSEK_OK);
+    assert_int_equal(copied, 1);
+    skt_rmtree(src); skt_rmtree(dst);
+    free(src); free(dst);
+}
+
 /* The runtime's choice: exact bucket, nearest tuned bucket, heuristic (no tuned bucket for the
  * head dim); a pretend device, since the table only needs the arch. */
 static void test_runtime_choice(void **state) {
@@ -423,6 +465,54 @@ static void test_runtime_choice(void **state) {
     assert_int_equal(sk_rt_tuned_config(rt, "fmha_fwd", &p, cfg, sizeof cfg, used, sizeof used, &us), 1);
     assert_string_equal(cfg, "causal=0 d=256 dtype=bf16 m=64");
     assert_float_equal(us, 2, 0);
+    sparsek_runtime_destroy(rt);
+    skt_rmtree(dir);
+    free(dir);
+}
+
+/* Threads racing the first lookup all see the tuned table (the scan holds it). */
+typedef struct race_arg {
+    sparsek_runtime *rt;
+    int found;
+} race_arg;
+
+static void *race_lookup(void *arg) {
+    race_arg *a = arg;
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 512;
+    char cfg[512];
+    for (int i = 0; i < 20; i++) a->found += sk_rt_tuned_config(a->rt, "fmha_fwd", &p, cfg, sizeof cfg, NULL, 0, NULL);
+    return NULL;
+}
+
+static void test_first_lookup_race(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("race");
+    sk_err e;
+    for (int i = 0; i < 40; i++) { /* enough entries that the scan takes a while */
+        sk_cache_entry x;
+        char cfg[64];
+        snprintf(cfg, sizeof cfg, "causal=0 d=64 dtype=bf16 m=%d", i);
+        make_entry(&x, cfg, i ? "" : "sm_90a/bf16/d64/full/g1/q512/k512", 10);
+        assert_int_equal(sk_cache_store(dir, &x, &e), SPARSEK_OK);
+    }
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    snprintf(rt->info.arch, sizeof rt->info.arch, "sm_90a");
+    pthread_t th[4];
+    race_arg args[4];
+    for (int t = 0; t < 4; t++) {
+        args[t] = (race_arg){rt, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, race_lookup, &args[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].found, 20);
+    }
     sparsek_runtime_destroy(rt);
     skt_rmtree(dir);
     free(dir);
@@ -722,7 +812,9 @@ static void test_first_run_on_pretend_gpu(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
-        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_heuristic_said_once),
+        cmocka_unit_test(test_import_claims_buckets),
+        cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_first_lookup_race),
+        cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
         cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),

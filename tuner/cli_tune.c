@@ -108,14 +108,14 @@ static const char *shape_text(const sk_tune_shape *s, char *buf, size_t n) {
     return buf;
 }
 
-/* The tile part of a canonical config (what differs between candidates). */
+/* The tile part of a canonical config (what differs between candidates, the path included). */
 static const char *tile_part(const char *config, char *buf, size_t n) {
     buf[0] = 0;
     size_t used = 0;
     char copy[512];
     snprintf(copy, sizeof copy, "%s", config);
     for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        if (!strncmp(t, "d=", 2) || !strncmp(t, "dtype=", 6) || !strncmp(t, "causal=", 7) || !strncmp(t, "path=", 5))
+        if (!strncmp(t, "d=", 2) || !strncmp(t, "dtype=", 6) || !strncmp(t, "causal=", 7))
             continue;
         int w = snprintf(buf + used, n - used, "%s%s", used ? " " : "", t);
         if (w < 0 || (size_t)w >= n - used) break;

@@ -244,21 +244,94 @@ sparsek_status sk_autotune_write_winner(const char *from_dir, const char *to_dir
     return st;
 }
 
-/* ---- the driver --------------------------------------------------------------------------- */
+sparsek_status sk_autotune_store_winner_entry(const sk_cache_entry *e, const char *to_dir, sk_err *err) {
+    if (!e || !to_dir) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "sk_autotune_store_winner_entry: NULL argument");
+    sk_tuned_win *w = malloc(SK_TUNED_MAX * sizeof *w);
+    if (!w) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    const int n = sk_tuned_parse(e->bucket, e->time_us, w, SK_TUNED_MAX);
+    int timed = n > 0;
+    for (int i = 0; i < n; i++) timed &= w[i].us > 0;
+    sparsek_status st = timed ? SPARSEK_OK
+                              : sk_fail(err, SPARSEK_CACHE_CORRUPT, "entry %.16s lists no valid tuned bucket and time",
+                                        e->key);
+    /* Stored as it is first (what it already won in to_dir is merged back by write_winner
+     * below, which reads the stored copy: so read that list before overwriting it). */
+    sk_tuned_win *old = st ? NULL : malloc(SK_TUNED_MAX * sizeof *old);
+    int nold = 0;
+    if (!st && !old) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    if (!st) {
+        char *path = sk_asprintf("%s/%s.skc", to_dir, e->key);
+        sk_cache_entry mine;
+        memset(&mine, 0, sizeof mine);
+        sk_err ignore;
+        if (path && sk_cache_read(path, &mine, &ignore) == SPARSEK_OK) {
+            const int k = sk_tuned_parse(mine.bucket, mine.time_us, old, SK_TUNED_MAX);
+            nold = k > 0 ? k : 0;
+        }
+        sk_cache_entry_clear(&mine);
+        free(path);
+        st = sk_cache_store(to_dir, e, err);
+    }
+    for (int i = 0; i < nold && !st; i++) {
+        int listed = 0;
+        for (int j = 0; j < n && !listed; j++) listed = !strcmp(w[j].bucket, old[i].bucket);
+        if (!listed) st = sk_autotune_write_winner(to_dir, to_dir, e->key, e->arch, old[i].bucket, old[i].us, e->gpu, err);
+    }
+    for (int i = 0; i < n && !st; i++)
+        st = sk_autotune_write_winner(to_dir, to_dir, e->key, e->arch, w[i].bucket, w[i].us, e->gpu, err);
+    free(old);
+    free(w);
+    return st;
+}
 
-/* Everything one bucket's measure callback needs. */
-typedef struct bucket_ctx {
-    const sk_autotune_options *o;
-    sk_autotune_report *r;
-    sk_autotune_bucket *b;
-    int index;
-    char *const *cands;
-    const sk_compile_outcome *outcomes;
-    int n, done;
-    sk_fmha_bench *bench;
-    const char *log_path, *log_key;
-    double deadline;
-} bucket_ctx;
+/* ---- families ---------------------------------------------------------------------------- */
+
+/* What the driver needs of a family: the bucket, problem and heuristic configs of a shape, the
+ * kernel paths to search, and how to check and time a config on the GPU. Tuning another family
+ * (the SparseK ones) is one more row here and its measurement module (like sk_tune_fmha.c). */
+typedef struct family_ops {
+    const char *name;
+    const char *path_key;      /* a shape fixing this key searches its own path only */
+    const char *const *paths;  /* config suffixes searched beside the family's `auto` path */
+    int npaths;
+    void (*bucket)(const char *arch, const sk_tune_shape *s, char *out, size_t n);
+    void (*problem)(const sk_tune_shape *s, int with_tiles, char *out, size_t n);
+    sparsek_status (*heuristic)(sparsek_runtime *rt, const sk_tune_shape *s, char *out, size_t n, sk_err *err);
+    sparsek_status (*open)(sparsek_runtime *rt, const sk_tune_shape *s, int iters, int warmup, void **bench,
+                           sk_err *err);
+    void (*measure)(void *bench, const char *config, sk_tune_result *r);
+    int (*fatal)(const void *bench);
+    void (*close)(void *bench);
+} family_ops;
+
+static void fmha_bucket(const char *arch, const sk_tune_shape *s, char *out, size_t n) {
+    sparsek_attention_params p;
+    sk_tune_shape_params(s, &p);
+    sk_bucket b;
+    sk_bucket_of(arch, &p, &b);
+    if (sk_bucket_format(&b, out, n)) out[0] = 0;
+}
+
+static void fmha_problem(const sk_tune_shape *s, int with_tiles, char *out, size_t n) {
+    snprintf(out, n, "d=%d dtype=%s causal=%d%s%s", s->d, s->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
+             s->causal, with_tiles && s->tiles[0] ? " " : "", with_tiles ? s->tiles : "");
+}
+
+/* What an untuned call of this shape would run (the shape hint needs the device). */
+static sparsek_status fmha_heuristic(sparsek_runtime *rt, const sk_tune_shape *s, char *out, size_t n, sk_err *err) {
+    sparsek_attention_params p;
+    sk_tune_shape_params(s, &p);
+    p.q = p.k = p.v = p.o = (void *)(uintptr_t)256; /* checked for alignment only */
+    return sk_fmha_heuristic_config(rt, &p, out, n, err);
+}
+
+static sparsek_status fmha_open(sparsek_runtime *rt, const sk_tune_shape *s, int iters, int warmup, void **bench,
+                                sk_err *err) {
+    sk_fmha_bench *b = NULL;
+    sparsek_status st = sk_fmha_bench_open(rt, s, iters, warmup, &b, err);
+    *bench = b;
+    return st;
+}
 
 /* The tile keys of a canonical fmha_fwd config: everything but the problem keys. */
 static void tiles_of(const char *config, char *out, size_t n) {
@@ -274,6 +347,48 @@ static void tiles_of(const char *config, char *out, size_t n) {
     }
     free(copy);
 }
+
+static void fmha_measure(void *bench, const char *config, sk_tune_result *r) {
+    char tiles[512];
+    tiles_of(config, tiles, sizeof tiles);
+    sk_fmha_bench_measure(bench, tiles, r);
+}
+
+static int fmha_fatal(const void *bench) { return sk_fmha_bench_fatal(bench); }
+static void fmha_close(void *bench) { sk_fmha_bench_close(bench); }
+
+/* fmha_fwd's kernel paths: a shape that does not fix `path` is searched on each of them, not
+ * only on the one the family's `auto` picks for the arch (a path the arch or head dim cannot
+ * run gives no candidates: the family prunes all of them). */
+static const char *const fmha_paths[] = {" path=mma", " path=wgmma"};
+
+static const family_ops families[] = {
+    {"fmha_fwd", "path=", fmha_paths, 2, fmha_bucket, fmha_problem, fmha_heuristic, fmha_open, fmha_measure,
+     fmha_fatal, fmha_close},
+};
+
+static const family_ops *family_of(const char *name) {
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (!strcmp(families[i].name, name)) return &families[i];
+    return NULL;
+}
+
+/* ---- the driver --------------------------------------------------------------------------- */
+
+/* Everything one bucket's measure callback needs. */
+typedef struct bucket_ctx {
+    const sk_autotune_options *o;
+    sk_autotune_report *r;
+    sk_autotune_bucket *b;
+    int index;
+    char *const *cands;
+    const sk_compile_outcome *outcomes;
+    int n, done;
+    const family_ops *ops;
+    void *bench;
+    const char *log_path, *log_key;
+    double deadline;
+} bucket_ctx;
 
 static void event(bucket_ctx *c, sk_autotune_event_kind kind, const sk_tune_result *res) {
     if (!c->o->progress) return;
@@ -293,7 +408,7 @@ static void measure_cb(void *ctx, const char *config, sk_tune_result *res) {
         res->status = SK_TUNE_SKIPPED;
         c->r->budget_hit = 1;
         return;
-    } else if (c->bench && sk_fmha_bench_fatal(c->bench)) {
+    } else if (c->bench && c->ops->fatal(c->bench)) {
         res->status = SK_TUNE_SKIPPED;
         return;
     } else if (c->o->fake_measure) {
@@ -309,10 +424,8 @@ static void measure_cb(void *ctx, const char *config, sk_tune_result *res) {
         snprintf(pending.note, sizeof pending.note, "the tuning process died while measuring it");
         sk_err ignore;
         (void)sk_tune_log_append(c->log_path, c->log_key, &pending, &ignore);
-        char tiles[512];
-        tiles_of(config, tiles, sizeof tiles);
-        sk_fmha_bench_measure(c->bench, tiles, res);
-        if (sk_fmha_bench_fatal(c->bench)) {
+        c->ops->measure(c->bench, config, res);
+        if (c->ops->fatal(c->bench)) {
             c->r->gpu_failed = 1;
             snprintf(c->r->stop_reason, sizeof c->r->stop_reason, "the GPU failed while measuring %s: %s", config,
                      res->note);
@@ -378,14 +491,10 @@ static sparsek_status make_dirs(const char *path, sk_err *err) {
     return SPARSEK_OK;
 }
 
-/* fmha_fwd's kernel paths: a shape that does not fix `path` is searched on each of them, not
- * only on the one the family's `auto` picks for the arch (a path the arch or head dim cannot
- * run gives no candidates: the family prunes all of them). */
-static const char *const fmha_paths[] = {"", " path=mma", " path=wgmma"};
-
-/* Candidates of one bucket: the heuristic (first), then the space's valid configs on every path,
- * canonical and distinct. *pruned counts the configs the family's constraints rejected. */
-static sparsek_status candidates_for(sk_gen *g, const char *family, const char *problem, int path_fixed,
+/* Candidates of one bucket: the heuristic (first), then the space's valid configs on the
+ * `auto` path and every other path of the family (unless the shape fixes it), canonical and
+ * distinct. *pruned counts the configs the family's constraints rejected. */
+static sparsek_status candidates_for(sk_gen *g, const family_ops *ops, const char *problem, int path_fixed,
                                      const char *heuristic, const char *arch, char ***out, int *n, int *pruned,
                                      sk_err *err) {
     *out = NULL;
@@ -395,15 +504,15 @@ static sparsek_status candidates_for(sk_gen *g, const char *family, const char *
     char **v = calloc((size_t)cap, sizeof *v);
     sparsek_status st = v ? SPARSEK_OK : sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
     if (!st && !(v[k++] = sk_strdup(heuristic))) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
-    const int npaths = path_fixed ? 1 : (int)(sizeof fmha_paths / sizeof fmha_paths[0]);
+    const int npaths = 1 + (path_fixed ? 0 : ops->npaths);
     sk_buf seen_pruned = {0};
     for (int pi = 0; pi < npaths && !st; pi++) {
-        char *asked = sk_asprintf("%s%s", problem, fmha_paths[pi]), *text = NULL;
+        char *asked = sk_asprintf("%s%s", problem, pi ? ops->paths[pi - 1] : ""), *text = NULL;
         if (!asked) {
             st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
             break;
         }
-        st = sk_gen_candidates(g, family, asked, arch, &text, err);
+        st = sk_gen_candidates(g, ops->name, asked, arch, &text, err);
         free(asked);
         if (st && pi > 0) { /* an extra path the problem does not allow: nothing to add */
             st = SPARSEK_OK;
@@ -451,35 +560,23 @@ static sparsek_status candidates_for(sk_gen *g, const char *family, const char *
     return SPARSEK_OK;
 }
 
-static void problem_of(const sk_tune_shape *s, int with_tiles, char *out, size_t n) {
-    snprintf(out, n, "d=%d dtype=%s causal=%d%s%s", s->d, s->dtype == SPARSEK_BF16 ? "bf16" : "fp16", s->causal,
-             with_tiles && s->tiles[0] ? " " : "", with_tiles ? s->tiles : "");
-}
-
 /* One bucket: candidates, compiles, measurements, the winner. Returns non-zero to stop. */
-static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *o, sk_autotune_report *r, int i,
-                    const char *work, const char *log_path, double deadline) {
+static int tune_one(sparsek_runtime *mrt, sk_gen *g, const family_ops *ops, const sk_autotune_options *o,
+                    sk_autotune_report *r, int i, const char *work, const char *log_path, double deadline) {
     sk_autotune_bucket *b = &r->buckets[i];
-    const char *family = o->family ? o->family : "fmha_fwd";
+    const char *family = ops->name;
     sk_err e;
-    sparsek_attention_params p;
-    sk_tune_shape_params(&b->shape, &p);
-    sk_bucket bk;
-    sk_bucket_of(r->arch, &p, &bk);
-    sk_bucket_format(&bk, b->bucket, sizeof b->bucket);
+    ops->bucket(r->arch, &b->shape, b->bucket, sizeof b->bucket);
     if (deadline > 0 && now_s() > deadline) {
         r->budget_hit = 1;
         return 1;
     }
-    /* The heuristic: what an untuned call would run (the shape hint needs the device). */
+    /* The heuristic: what an untuned call would run (without a device: the family's `auto`). */
     char hcfg[512], problem[512];
     char *hcanon = NULL;
     sparsek_status st = SPARSEK_OK;
-    if (o->fake_measure) problem_of(&b->shape, 0, hcfg, sizeof hcfg);
-    else {
-        p.q = p.k = p.v = p.o = (void *)(uintptr_t)256; /* checked for alignment only */
-        st = sk_fmha_heuristic_config(mrt, &p, hcfg, sizeof hcfg, &e);
-    }
+    if (o->fake_measure) ops->problem(&b->shape, 0, hcfg, sizeof hcfg);
+    else st = ops->heuristic(mrt, &b->shape, hcfg, sizeof hcfg, &e);
     if (!st) st = sk_gen_normalize(g, family, hcfg, r->arch, &hcanon, &e);
     if (st) {
         snprintf(b->note, sizeof b->note, "heuristic config: %.400s", e.msg);
@@ -487,17 +584,17 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *
     }
     snprintf(b->heuristic, sizeof b->heuristic, "%s", hcanon);
     free(hcanon);
-    problem_of(&b->shape, 1, problem, sizeof problem);
+    ops->problem(&b->shape, 1, problem, sizeof problem);
     char **cands = NULL;
     int n = 0;
-    const int path_fixed = strstr(b->shape.tiles, "path=") != NULL;
-    if ((st = candidates_for(g, family, problem, path_fixed, b->heuristic, r->arch, &cands, &n, &b->pruned, &e))) {
+    const int path_fixed = ops->path_key && strstr(b->shape.tiles, ops->path_key) != NULL;
+    if ((st = candidates_for(g, ops, problem, path_fixed, b->heuristic, r->arch, &cands, &n, &b->pruned, &e))) {
         snprintf(b->note, sizeof b->note, "candidates: %.400s", e.msg);
         return 0;
     }
     b->candidates = n;
     sk_compile_outcome *oc = calloc((size_t)n, sizeof *oc);
-    bucket_ctx c = {o, r, b, i, cands, oc, n, 0, NULL, log_path, NULL, deadline};
+    bucket_ctx c = {o, r, b, i, cands, oc, n, 0, ops, NULL, log_path, NULL, deadline};
     char log_key[256];
     snprintf(log_key, sizeof log_key, "%s on %s gen=%.12s", b->bucket, r->gpu, sk_gen_digest(g));
     c.log_key = log_key;
@@ -515,8 +612,7 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *
     }
     event(&c, SK_AUTOTUNE_COMPILED, NULL);
     if (!o->fake_measure &&
-        (st = sk_fmha_bench_open(mrt, &b->shape, o->iters > 0 ? o->iters : 20, o->warmup > 0 ? o->warmup : 5,
-                                 &c.bench, &e))) {
+        (st = ops->open(mrt, &b->shape, o->iters > 0 ? o->iters : 20, o->warmup > 0 ? o->warmup : 5, &c.bench, &e))) {
         snprintf(b->note, sizeof b->note, "inputs: %.400s", e.msg);
         goto done;
     }
@@ -532,6 +628,7 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *
                                            r->gpu, &e);
         if (!st && !r->toolchain[0]) {
             sk_cache_entry ent;
+            memset(&ent, 0, sizeof ent);
             char key[65];
             snprintf(key, sizeof key, "%s", cc->src->cache_key);
             if (sk_cache_lookup(o->cache_dir, key, r->arch, &ent, &e) == SPARSEK_OK)
@@ -555,7 +652,7 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const sk_autotune_options *
 done:
     if (r->gpu_failed) stop = 1;
     event(&c, SK_AUTOTUNE_BUCKET_DONE, NULL);
-    sk_fmha_bench_close(c.bench);
+    if (c.bench) ops->close(c.bench);
     for (int k = 0; k < n; k++) free(cands[k]);
     free(cands);
     free(oc);
@@ -567,9 +664,9 @@ sparsek_status sk_autotune_run(sparsek_runtime *rt, const sk_autotune_options *o
     if (r) memset(r, 0, sizeof *r);
     if (!rt || !o || !r || !o->cache_dir || !*o->cache_dir || !o->shapes || o->nshapes < 1)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "sk_autotune_run: runtime, options, report, cache_dir and shapes are required");
-    const char *family = o->family ? o->family : "fmha_fwd";
-    if (strcmp(family, "fmha_fwd") != 0)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "no tuner for family '%s' (tunable: %s)", family,
+    const family_ops *ops = family_of(o->family ? o->family : "fmha_fwd");
+    if (!ops)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "no tuner for family '%s' (tunable: %s)", o->family,
                        SK_AUTOTUNE_FAMILIES);
     if (o->iters && o->iters < 10) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "at least 10 timed runs (iters) per candidate");
     const double t0 = now_s();
@@ -628,16 +725,12 @@ sparsek_status sk_autotune_run(sparsek_runtime *rt, const sk_autotune_options *o
     for (int i = 0; !st && i < o->nshapes; i++) {
         if (stop) {
             r->buckets[i].skipped = 1;
-            sparsek_attention_params p;
-            sk_tune_shape_params(&r->buckets[i].shape, &p);
-            sk_bucket bk;
-            sk_bucket_of(r->arch, &p, &bk);
-            sk_bucket_format(&bk, r->buckets[i].bucket, sizeof r->buckets[i].bucket);
+            ops->bucket(r->arch, &r->buckets[i].shape, r->buckets[i].bucket, sizeof r->buckets[i].bucket);
             snprintf(r->buckets[i].note, sizeof r->buckets[i].note, "%s",
                      r->gpu_failed ? "not tuned: the GPU failed earlier" : "not tuned: time budget spent");
             continue;
         }
-        stop = tune_one(mrt, g, o, r, i, work, log, deadline);
+        stop = tune_one(mrt, g, ops, o, r, i, work, log, deadline);
         if (stop && !r->buckets[i].finished && !r->buckets[i].skipped) {
             r->buckets[i].skipped = 1;
             snprintf(r->buckets[i].note, sizeof r->buckets[i].note, "not tuned: time budget spent");

@@ -15,7 +15,8 @@
 #include "sk_tune.h"
 #include "sk_tune_fmha.h"
 
-/* Families the driver can tune, space-separated. */
+/* Families the driver can tune, space-separated: the rows of the family table in sk_autotune.c
+ * (bucket, problem and heuristic configs of a shape, paths to search, GPU measurement). */
 #define SK_AUTOTUNE_FAMILIES "fmha_fwd"
 
 typedef struct sk_autotune_bucket {
@@ -100,6 +101,12 @@ SK_HIDDEN sparsek_status sk_autotune_parse_shapes(const char *text, sk_tune_shap
 SK_HIDDEN sparsek_status sk_autotune_write_winner(const char *from_dir, const char *to_dir, const char *key,
                                                   const char *arch, const char *bucket, double us, const char *gpu,
                                                   sk_err *err);
+
+/* Stores the tuned entry e in to_dir as the winner of every bucket it lists (with their times):
+ * merged with the buckets the same entry already won there, and those buckets taken off any
+ * other entry of to_dir (a bucket has one winner). SPARSEK_CACHE_CORRUPT if e lists no valid
+ * bucket, or one without a positive time. Used by cache import/export. */
+SK_HIDDEN sparsek_status sk_autotune_store_winner_entry(const sk_cache_entry *e, const char *to_dir, sk_err *err);
 
 /* First-run tuning at sparsek_runtime_create (opts.autotune or $SPARSEK_AUTOTUNE=1): tunes the
  * standard set ($SPARSEK_AUTOTUNE_SHAPES: a shapes file instead) when the device has no tuned

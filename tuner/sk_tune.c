@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sk_autotune.h"
 #include "sk_cache.h"
 
 static const char *status_word[] = {"ok", "wrong", "failed"};
@@ -187,8 +188,12 @@ sparsek_status sk_tune_copy_winners(const char *from_dir, const char *gpu, const
         /* A bad entry is not copied; the copy must be as trustworthy as the original. */
         if (sk_cache_read(paths[i], &e, &ee) == SPARSEK_OK && e.bucket && e.bucket[0] &&
             (!gpu || (e.gpu && !strcmp(e.gpu, gpu)))) {
-            st = sk_cache_store(to_dir, &e, err);
-            if (!st && copied) (*copied)++;
+            /* As the winner of its buckets there: one winner per bucket in the destination. An
+             * unreadable bucket list is skipped like a bad entry. */
+            sk_err se;
+            const sparsek_status s2 = sk_autotune_store_winner_entry(&e, to_dir, &se);
+            if (s2 == SPARSEK_OK && copied) (*copied)++;
+            else if (s2 != SPARSEK_OK && s2 != SPARSEK_CACHE_CORRUPT) st = sk_fail(err, s2, "%s", se.msg);
         }
         sk_cache_entry_clear(&e);
     }
