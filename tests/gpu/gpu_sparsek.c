@@ -306,7 +306,8 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     return fail;
 }
 
-static void random_case(tcase *c, int i) {
+/* A random case with Sq, Sk <= max_s (k and w drawn against the Sk actually used). */
+static void random_case(tcase *c, int i, int max_s) {
     static const int G[] = {1, 4, 8};
     static const int D[] = {64, 96, 128, 256};
     static const int SQ[] = {1, 4, 16, 100, 0};
@@ -317,10 +318,12 @@ static void random_case(tcase *c, int i) {
     c->hkv = 1 + (int)(rng() % 2);
     c->hq = c->hkv * pick(G, 3);
     c->b = 1 + (int)(rng() % 2);
-    c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % 64) : 1 + (int)(rng() % 3000);
+    const int smax = max_s < 3000 ? max_s : 3000;
+    c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % (uint64_t)(smax < 64 ? smax : 64)) : 1 + (int)(rng() % (uint64_t)smax);
     const int sq = pick(SQ, 5);
     c->sq = sq == 0 ? c->sk : (sq > c->sk + 5 ? c->sk : sq);
     if (rng() % 8 == 0) c->sq = c->sk + 1 + (int)(rng() % 40); /* rows before the first key */
+    if (c->sq > max_s) c->sq = max_s;
     c->topk = (rng() % 4 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
     c->window = (rng() % 5 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
     c->scores = (int)(rng() % 8);
@@ -368,6 +371,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time through tee and pipes */
     rng_state = seed * 2654435761ULL + 1;
     char tmp[] = "/tmp/sparsek-gpu-cache-XXXXXX";
     if (!cache) cache = mkdtemp(tmp);
@@ -413,10 +417,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
-        random_case(&c, i);
+        random_case(&c, i, max_s);
         if (only_d) c.d = only_d;
-        if (c.sq > max_s) c.sq = max_s;
-        if (c.sk > max_s) c.sk = max_s;
         fails += run_case(rt, &c, verbose);
     }
     printf("sparse correctness: %d/%d cases passed; worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "
