@@ -408,6 +408,11 @@ int main(int argc, char **argv) {
         /* Sk > 65536: 256-row selection tiles, the larger tau buffer */
         {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
+        {1, 300, 70000, 2, 1, 64, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 0},
+        /* all scores equal over a long prefix: more tau candidates than the selection keeps in
+         * shared memory, so its exact slow path runs (ties broken by index) */
+        {1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
+        {1, 2, 50000, 4, 1, 64, 3000, 10, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
         tcase c = fixed[i];
