@@ -15,6 +15,7 @@ configs=(
   "sparsek_select|rows=128 hcap=40960 threads=512"
   "sparsek_select|rows=128 hcap=16384 threads=256"
   "sparsek_select|rows=256 hcap=32768 threads=512"
+  "sparsek_select|rows=256 hcap=40960 threads=512"
 )
 for dt in fp16 bf16; do
   configs+=("sparsek_decode|d=64 dtype=$dt phase=combine")

@@ -178,10 +178,18 @@ def ref_rows(q, k, v, u, rows, topk, window, weight, b=0, h=0):
     return torch.stack(out)
 
 
+_flex = None
+
+
 def flex_block_sparse(S, H, D, density, dt):
     """FlexAttention with random 128x128 blocks at `density` plus the diagonal (non-causal)."""
+    global _flex
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-    flex = torch.compile(flex_attention, dynamic=False)
+    if _flex is None:  # one compiled wrapper: shapes it has seen are not compiled again
+        import torch._dynamo
+        torch._dynamo.config.cache_size_limit = 64
+        _flex = torch.compile(flex_attention, dynamic=False)
+    flex = _flex
     q, k, v = (torch.randn(1, H, S, D, device="cuda", dtype=dt) for _ in range(3))
     nb = S // 128
     g = torch.Generator(device="cuda").manual_seed(1)

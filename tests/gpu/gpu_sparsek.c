@@ -1,7 +1,7 @@
 /* gpu_sparsek.c — GPU test of SparseK sparse attention (sparsek_sparse_attention_forward)
  * against the float64 reference, and of the selection it computes on the way.
  *
- *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [-v]
+ *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [-v]
  *
  * Exits 77 when no GPU is present. --d restricts the head dim (tests/emu/run.sh runs this binary
  * on the CPU emulator, which has the d=64 kernels). Each case: random q, k, v rounded to fp16/bf16, float32
@@ -354,7 +354,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 }
 
 int main(int argc, char **argv) {
-    int nshapes = 60, max_s = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
+    int nshapes = 60, max_s = 1 << 30, max_sq = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
     unsigned long long seed = 0x5eed;
     const char *cache = NULL;
     for (int i = 1; i < argc; i++) {
@@ -365,8 +365,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-sq") && i + 1 < argc) max_sq = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [-v]\n",
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [-v]\n",
                     argv[0]);
             return 2;
         }
@@ -416,7 +417,7 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
         tcase c = fixed[i];
-        if (c.sq > max_s || c.sk > max_s || (only_d && c.d != only_d)) continue;
+        if (c.sq > max_s || c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
     }
