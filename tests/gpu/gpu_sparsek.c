@@ -367,8 +367,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--max-sq") && i + 1 < argc) max_sq = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [-v]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] "
+                            "[--no-fixed] [-v]\n", argv[0]);
             return 2;
         }
     }

@@ -39,6 +39,9 @@ if [[ "$mode" == all || "$mode" == bench ]]; then
 fi
 if [[ "$mode" == sparse ]]; then
   # SparseK: `tests/gpu/run.sh sparse` (SHAPES, SPARSE_BENCH_ARGS=--quick to shorten).
+  for f in gpu_sparsek libsparsek.so liblua5.4.so.0; do
+    [[ -e "$bin/$f" ]] || { echo "$bin/$f missing: run tests/gpu/bundle.sh here first and carry devbin"; exit 2; }
+  done
   step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
   "$bin/gpu_sparsek" --shapes "${SHAPES:-60}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_sparsek.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
