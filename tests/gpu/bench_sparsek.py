@@ -316,6 +316,18 @@ def run(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(meta=meta, rows=rows), f, indent=1)
+    # The bars, read off this run.
+    for r in rows:
+        if r["kind"] == "prefill" and r["S"] == 32768:
+            print("bar: S=32768 k=%d w=%d selection share %.1f%% (<= 15%%): %s" % (
+                r["k"], r["w"], 100 * r["select_share"], "met" if r["select_share"] <= 0.15 else "MISSED"))
+        if r["kind"] == "prefill" and "dense_tflops" in r:
+            print("bar: S=%d k=%d w=%d effective %.0f TF/s = %.0f%% of our dense %.0f TF/s (>= 60%%): %s" % (
+                r["S"], r["k"], r["w"], r["eff_tflops"], 100 * r["sparse_vs_dense_tflops"], r["dense_tflops"],
+                "met" if r["sparse_vs_dense_tflops"] >= 0.6 else "MISSED"))
+        if r["kind"] == "decode":
+            print("bar: decode KV=%d %.1fx the PyTorch gather baseline (>= 10x): %s" % (
+                r["KV"], r["speedup_vs_torch"], "met" if r["speedup_vs_torch"] >= 10 else "MISSED"))
     bad = [r for r in rows if r["nan"] or not r["rel_err"] <= 1.5e-2]
     if bad:
         print("WRONG results in %d rows" % len(bad), file=sys.stderr)

@@ -64,7 +64,7 @@ if [[ "$mode" == sparse* ]]; then
   fi
   echo "== summary"
   grep -E "sparse correctness:" "$out/gpu_sparsek.log" 2>/dev/null
-  grep -E "^(prefill|decode) " "$out/bench_sparsek.log" 2>/dev/null
+  grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
   exit $rc_all
 fi
 echo "== summary"
