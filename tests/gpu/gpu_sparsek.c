@@ -397,6 +397,8 @@ int main(int argc, char **argv) {
         {1, 513, 513, 2, 2, 96, 40, 600, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
         {1, 400, 400, 4, 4, 256, 30, 10, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 2, 0},
         {1, 300, 300, 8, 1, 128, 1000, 5, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 3, 0},
+        {1, 300, 300, 4, 1, 64, 40, 16, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {2, 260, 260, 8, 2, 64, 20, 8, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 1, 1},
         /* chunked prefill (Sq < Sk) and Sq > Sk */
         {1, 300, 2000, 8, 2, 128, 128, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 90, 50, 4, 2, 64, 8, 4, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 1},
