@@ -33,7 +33,7 @@ typedef struct sk_sparsek_attn_params {
     float *part_o, *part_lse;
     int seqlen_q, seqlen_k, heads_q, heads_kv, group, window;
     int ntiles, tile_cap, sel_rows, nsplit, blocks_per_split, row_tiles;
-    float scale_log2, inv_scale_log2;
+    float scale_log2;
 } sk_sparsek_attn_params;
 
 _Static_assert(sizeof(sk_sparsek_select_params) == 88, "select params layout changed: update the template too");
@@ -289,7 +289,6 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
         .blocks_per_split = pl.blocks_per_split, .row_tiles = pl.row_tiles,
         .scale_log2 = scale * 1.4426950408889634f,
     };
-    kp.inv_scale_log2 = 1.0f / kp.scale_log2;
     char config[256];
     const sk_kernel *k = NULL;
     if (!L->decode) {
