@@ -33,7 +33,7 @@ typedef struct sk_sparsek_attn_params {
     float *part_o, *part_lse;
     int seqlen_q, seqlen_k, heads_q, heads_kv, group, window;
     int ntiles, tile_cap, sel_rows, nsplit, blocks_per_split, row_tiles;
-    float scale_log2, inv_scale_log2;
+    float scale_log2;
 } sk_sparsek_attn_params;
 
 _Static_assert(sizeof(sk_sparsek_select_params) == 88, "select params layout changed: update the template too");
@@ -45,6 +45,8 @@ enum {
     SK_SEL_ROWS_LONG = 256, /* ... when Sk > SK_LONG: halves the selection's O(Sq * Sk / rows) scans */
     SK_LONG = 65536,
     SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
+    SK_SPLIT_MIN_CTAS = 264, /* ... and Sq <= SK_SEL_ROWS when prefill would launch fewer CTAs (2 per
+                               H100 SM): a short chunk against a long cache fills the GPU by splitting keys */
     SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
 };
 
@@ -135,7 +137,8 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     const int sk = p->seqlen_k, sq = p->seqlen_q;
     pl->topk = sp->topk < sk ? sp->topk : sk;        /* |C| <= Sk - 1 < Sk: every k >= Sk keeps all of C */
     pl->window = sp->window < sk ? sp->window : sk;  /* w >= Sk: every window starts at key 0 */
-    L->decode = sq <= SK_DECODE_MAX_SQ;
+    const long long prefill_ctas = (long long)p->batch * p->heads_q * cdiv(sq, SK_SEL_ROWS);
+    L->decode = sq <= SK_DECODE_MAX_SQ || (sq <= SK_SEL_ROWS && prefill_ctas < SK_SPLIT_MIN_CTAS);
     L->tile_rows = !L->decode && sk > SK_LONG ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
     L->ntiles = cdiv(sq, L->tile_rows);
     L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
@@ -286,7 +289,6 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
         .blocks_per_split = pl.blocks_per_split, .row_tiles = pl.row_tiles,
         .scale_log2 = scale * 1.4426950408889634f,
     };
-    kp.inv_scale_log2 = 1.0f / kp.scale_log2;
     char config[256];
     const sk_kernel *k = NULL;
     if (!L->decode) {

@@ -319,7 +319,8 @@ SPARSEK_API sparsek_status sparsek_reference_sparse_attention_rows(sparsek_runti
  * sparsek_decode.lua). Three steps on the caller's stream, no host synchronisation and no device
  * allocation: selection (per query row theta, tau; per tile of query rows the gathered key set),
  * then attention over each tile's gathered keys plus its window band (prefill and chunked
- * prefill), or for Sq <= 16 the decode kernel split across CTAs and an LSE combine.
+ * prefill), or for Sq <= 16 (and short chunks that would not fill the GPU) the decode kernel
+ * split across CTAs and an LSE combine.
  * The caller provides device scratch memory of sparsek_sparse_attention_scratch_size bytes.
  * --------------------------------------------------------------------------------------- */
 
@@ -347,7 +348,8 @@ typedef struct sparsek_sparse_scratch_layout {
     int tile_rows;             /* query rows per selection tile */
     int ntiles;                /* ceil(Sq / tile_rows) */
     int tile_cap;              /* capacity of one tile's key list (>= min(k, Sk) + tile_rows - 1) */
-    int decode;                /* 1: Sq <= 16 takes the split-KV decode path */
+    int decode;                /* 1: the split-KV decode path (Sq <= 16, or Sq <= 128 when the
+                                  prefill kernel would launch fewer than 264 CTAs) */
     int nsplit;                /* decode: CTAs splitting each group's keys */
 } sparsek_sparse_scratch_layout;
 

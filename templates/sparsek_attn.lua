@@ -17,6 +17,8 @@ function attn.problem_keys()
     { name = "dtype",  default = "bf16", values = { "fp16", "bf16" }, doc = "element type of Q, K, V, O" },
     { name = "weight", default = "gate", values = { "gate", "hard", "kv" },
       doc = "where the SparseK weight m goes: gate (log m on the logit), hard (ignored), kv (key and value scaled by m)" },
+    { name = "path",   default = "mma",  values = { "mma" },
+      doc = "kernel path: mma = mma.sync/ldmatrix/cp.async (sm_80+); a Hopper wgmma/TMA path will sit beside it" },
   }
 end
 

@@ -14,6 +14,10 @@ local family = {
   description = "SparseK sparse prefill: tensor-core tiles over gathered top-k keys + the window band",
   keys = attn.problem_keys(),
 }
+-- The prefill family has the Hopper path too: its own path key replaces the shared one.
+for i, k in ipairs(family.keys) do
+  if k.name == "path" then table.remove(family.keys, i) break end
+end
 for _, k in ipairs({
   { name = "path",   default = "auto", values = { "auto", "mma", "wgmma" },
     doc = "kernel path: mma = mma.sync (sm_80+); wgmma = Hopper warpgroup MMA (sm_90a, d 64/128); auto = wgmma where it applies" },

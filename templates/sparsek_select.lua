@@ -4,14 +4,17 @@
 --
 -- One CTA per (tile of `rows` query rows, KV head, batch). The tile's first row has the
 -- candidate prefix [0, n0); later rows add the contiguous keys [n0, n_last). The CTA
---   1. radix-selects (11-bit digits of the composite key score|index) the k-th largest of the
---      prefix (theta0) and the a0-th largest (the pivot above which every row selects),
+--   1. radix-selects (11-bit digits of the composite key score|index) the k-th largest key of
+--      the prefix (theta0); on long prefixes a strided sample's lower bound first cuts the keys
+--      the radix select sees to about k (exact: the plain path runs when the bound fails),
 --   2. writes the gathered set G = top-k of the prefix + [n0, n_last) in ascending index order,
---   3. sorts the few keys between the pivot and theta0 plus the new keys (at most 2*rows) and
+--      and radix-selects among those k keys the a0-th (the pivot above which every row selects),
+--   3. sorts the few keys between the pivot and theta0 plus the new keys (fewer than 2*rows) and
 --      reads each row's theta off that sorted list,
 --   4. buckets the prefix scores that can be partial for some row's tau (in (theta_min - 1,
---      theta_max + 1)) by value, and bisects each row's tau on the exact piecewise-linear
---      sum of clamps (bucket suffix sums + the two partial buckets + the row's new keys).
+--      theta_max + 1)) by value, and solves each row's tau on the exact piecewise-linear sum of
+--      clamps (bucket suffix sums + the two partial buckets + the row's new keys) by
+--      safeguarded Newton (a few evaluations), bisection as the fallback.
 -- CUDA cores only (no tensor cores): the same text serves every arch from sm_80.
 
 local ptx = require("sparsek.ptx")

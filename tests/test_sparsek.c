@@ -465,7 +465,9 @@ static void test_scratch_layout(void **state) {
     const size_t parts = (size_t)8 * 32 * 1 * 8;
     assert_true(L.partial_lse_offset == L.partial_o_offset + a256(parts * 128 * 4));
     assert_true(L.bytes == L.partial_lse_offset + a256(parts * 4));
-    /* Sq = 16 with G = 4: 64 rows, one 64-row tile per group. Sq = 17 is prefill. */
+    /* Sq = 16 with G = 4: 64 rows, one 64-row tile per group. Sq = 17 is prefill when that fills
+     * the GPU (B 9: 288 CTAs of 128 rows), else (B 8: 256 CTAs) the split path too; Sq > 128 is
+     * always prefill. */
     p.base.seqlen_q = 16;
     assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
@@ -473,7 +475,16 @@ static void test_scratch_layout(void **state) {
     p.base.seqlen_q = 17;
     assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 1);
+    p.base.batch = 9;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
     assert_int_equal(L.decode, 0);
+    p.base.batch = 1; p.base.seqlen_q = 129;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 0);
+    p.base.batch = 8;
     /* A short decode: few blocks cap the splits at one per block. */
     p.base.seqlen_q = 1; p.base.seqlen_k = 10; p.base.batch = 1; p.base.heads_kv = 1; p.base.heads_q = 1;
     assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);

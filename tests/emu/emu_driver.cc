@@ -38,6 +38,15 @@ struct fiber {
     bool done;
     char *stack;
 };
+/* Fibers run in a fresh random order every round, so that a missing barrier between a write by
+ * one thread and a read by another shows (a fixed order would hide it one way round). */
+static unsigned long long g_rng = 0x2545f4914f6cdd1dull;
+static unsigned rnd32(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (unsigned)(g_rng >> 16);
+}
 enum { STACK = 256 * 1024 };
 static ucontext_t g_sched;
 static fiber *g_cur;
@@ -109,6 +118,8 @@ static void run_block(void) {
         fiber &f = g_fibers[(size_t)i];
         f.done = false;
         f.th.linear = i;
+        f.th.npending = 0;
+        f.th.committed = 0;
         f.th.tid.x = (unsigned)i % g_bdim.x;
         f.th.tid.y = ((unsigned)i / g_bdim.x) % g_bdim.y;
         f.th.tid.z = (unsigned)i / (g_bdim.x * g_bdim.y);
@@ -118,11 +129,14 @@ static void run_block(void) {
         f.ctx.uc_link = &g_sched;
         makecontext(&f.ctx, fiber_entry, 0);
     }
+    std::vector<int> order((size_t)g_nthreads);
+    for (int i = 0; i < g_nthreads; i++) order[(size_t)i] = i;
     for (;;) {
         bool all_done = true;
         const long long before = g_progress;
-        for (int i = 0; i < g_nthreads; i++) {
-            fiber &f = g_fibers[(size_t)i];
+        for (int i = g_nthreads - 1; i > 0; i--) std::swap(order[(size_t)i], order[rnd32() % (unsigned)(i + 1)]);
+        for (int oi = 0; oi < g_nthreads; oi++) {
+            fiber &f = g_fibers[(size_t)order[(size_t)oi]];
             if (f.done) continue;
             all_done = false;
             g_cur = &f;

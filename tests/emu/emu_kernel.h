@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmath>
@@ -21,9 +22,19 @@ typedef unsigned int uint32_t_;
 struct emu_dim3 { unsigned x, y, z; };
 
 /* The fiber that runs the current CUDA thread, and the launch it belongs to. */
+/* cp.async copies of one thread not yet landed: they land at cp.async.wait_group, so a kernel
+ * that reads shared memory before waiting reads stale data. */
+struct emu_async {
+    unsigned dst;
+    const void *src;
+    int bytes, group;
+};
+enum { EMU_MAX_ASYNC = 1024 };
 struct emu_thread {
     emu_dim3 tid;
     int linear;   /* threadIdx.x + ... */
+    int npending, committed;   /* cp.async: copies issued, groups committed */
+    emu_async pending[EMU_MAX_ASYNC];
 };
 extern "C" emu_thread *emu_current(void);
 extern "C" const emu_dim3 *emu_block_idx(void);
@@ -62,6 +73,7 @@ static inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); re
 static inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
 static inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
 static inline float __frcp_rn(float x) { return 1.0f / x; }
+static inline float __saturatef(float x) { return x > 0.f ? (x < 1.f ? x : 1.f) : 0.f; } /* NaN: 0 */
 /* glibc declares __log2f, __expf, __logf but does not export them: map to the plain functions. */
 #define __log2f log2f
 #define __expf expf
@@ -163,12 +175,27 @@ static inline unsigned char *emu_smem_at(unsigned addr) { return emu_dyn_smem() 
 
 /* ---- the PTX helpers ---- */
 static inline void cp_async_16(unsigned smem_addr, const void *gmem, int src_bytes) {
-    unsigned char *d = emu_smem_at(smem_addr);
-    memset(d, 0, 16);
-    if (src_bytes) memcpy(d, gmem, (size_t)src_bytes);
+    emu_thread *t = emu_current();
+    if (t->npending == EMU_MAX_ASYNC) __builtin_trap();
+    t->pending[t->npending++] = emu_async{smem_addr, gmem, src_bytes, t->committed};
 }
-static inline void cp_async_commit(void) {}
-template <int N> static inline void cp_async_wait(void) {}
+static inline void cp_async_commit(void) { emu_current()->committed++; }
+/* Lands every copy of the groups but the N most recent committed ones (PTX cp.async.wait_group). */
+template <int N> static inline void cp_async_wait(void) {
+    emu_thread *t = emu_current();
+    int keep = 0;
+    for (int i = 0; i < t->npending; i++) {
+        const emu_async a = t->pending[i];
+        if (a.group < t->committed - N) {
+            unsigned char *d = emu_smem_at(a.dst);
+            memset(d, 0, 16);
+            if (a.bytes) memcpy(d, a.src, (size_t)a.bytes);
+        } else {
+            t->pending[keep++] = a;
+        }
+    }
+    t->npending = keep;
+}
 static inline float fast_exp2(float x) { return exp2f(x); }
 static inline void st_shared_b32(unsigned addr, unsigned v) { memcpy(emu_smem_at(addr), &v, 4); }
 static inline uint4 ld_shared_v4(unsigned addr) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/emu/run.sh [gpu_sparsek args...] — run the SparseK GPU test on the CPU: the generated
-# d=64 kernels (every weight mode, both dtypes, the decode row tiles, both selection variants)
-# are compiled as C++ into a fake libcuda (tests/emu/emu_driver.cc) and tests/gpu/gpu_sparsek runs
-# against it through $SPARSEK_CUDA_LIBRARY, small shapes only (one CUDA thread = one fiber).
+# kernels for the head dims in $EMU_DIMS (default 64; every weight mode, both dtypes, the decode
+# row tiles, the selection variants) are compiled as C++ into a fake libcuda
+# (tests/emu/emu_driver.cc) and tests/gpu/gpu_sparsek runs against it through
+# $SPARSEK_CUDA_LIBRARY, small shapes only (one CUDA thread = one fiber).
 # Needs g++ and python3. BUILD (default /tmp/b-emu) holds the build; EMU_SMS fakes the SM count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,12 +15,17 @@ mkdir -p "$out/k" "$out/cache"
 configs=(
   "sparsek_select|rows=128 hcap=40960 threads=512"
   "sparsek_select|rows=128 hcap=16384 threads=256"
+  "sparsek_select|rows=256 hcap=32768 threads=512"
+  "sparsek_select|rows=256 hcap=40960 threads=512"
 )
-for dt in fp16 bf16; do
-  configs+=("sparsek_decode|d=64 dtype=$dt phase=combine")
-  for w in gate hard kv; do
-    configs+=("sparsek_fwd|d=64 dtype=$dt weight=$w")
-    for m in 16 32 64; do configs+=("sparsek_decode|d=64 dtype=$dt weight=$w m=$m n=64"); done
+for d in ${EMU_DIMS:-64}; do
+  n=64; [[ $d == 256 ]] && n=32
+  for dt in fp16 bf16; do
+    configs+=("sparsek_decode|d=$d dtype=$dt phase=combine")
+    for w in gate hard kv; do
+      configs+=("sparsek_fwd|d=$d dtype=$dt weight=$w")
+      for m in 16 32 64; do configs+=("sparsek_decode|d=$d dtype=$dt weight=$w m=$m n=$n"); done
+    done
   done
 done
 objs=()
@@ -38,4 +44,5 @@ for o in "${objs[@]}"; do [[ -f "$o" ]] || echo "${o%.o}.cc"; done |
   xargs -r -P "$(nproc)" -I{} sh -c 'g++ -std=c++17 -O1 -fPIC -w -Itests/emu -I'"$CUDA_HOME"'/include -c {} -o "$(dirname {})/$(basename {} .cc).o"'
 g++ -std=c++17 -O1 -fPIC -Wall -Itests/emu -I"$CUDA_HOME/include" -c tests/emu/emu_driver.cc -o "$out/emu_driver.o"
 g++ -shared -o "$out/libcuda_emu.so" "$out/emu_driver.o" "${objs[@]}"
-SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" --d 64 --cache "$out/cache" "$@"
+dflag=(); [[ "${EMU_DIMS:-64}" == 64 ]] && dflag=(--d 64)
+SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" "${dflag[@]}" --cache "$out/cache" "$@"

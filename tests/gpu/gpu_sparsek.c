@@ -1,7 +1,7 @@
 /* gpu_sparsek.c — GPU test of SparseK sparse attention (sparsek_sparse_attention_forward)
  * against the float64 reference, and of the selection it computes on the way.
  *
- *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [-v]
+ *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [-v]
  *
  * Exits 77 when no GPU is present. --d restricts the head dim (tests/emu/run.sh runs this binary
  * on the CPU emulator, which has the d=64 kernels). Each case: random q, k, v rounded to fp16/bf16, float32
@@ -309,7 +309,8 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     return fail;
 }
 
-static void random_case(tcase *c, int i) {
+/* A random case with Sq, Sk <= max_s (k and w drawn against the Sk actually used). */
+static void random_case(tcase *c, int i, int max_s) {
     static const int G[] = {1, 4, 8};
     static const int D[] = {64, 96, 128, 256};
     static const int SQ[] = {1, 4, 16, 100, 0};
@@ -320,10 +321,12 @@ static void random_case(tcase *c, int i) {
     c->hkv = 1 + (int)(rng() % 2);
     c->hq = c->hkv * pick(G, 3);
     c->b = 1 + (int)(rng() % 2);
-    c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % 64) : 1 + (int)(rng() % 3000);
+    const int smax = max_s < 3000 ? max_s : 3000;
+    c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % (uint64_t)(smax < 64 ? smax : 64)) : 1 + (int)(rng() % (uint64_t)smax);
     const int sq = pick(SQ, 5);
     c->sq = sq == 0 ? c->sk : (sq > c->sk + 5 ? c->sk : sq);
     if (rng() % 8 == 0) c->sq = c->sk + 1 + (int)(rng() % 40); /* rows before the first key */
+    if (c->sq > max_s) c->sq = max_s;
     c->topk = (rng() % 4 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
     c->window = (rng() % 5 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
     c->scores = (int)(rng() % 8);
@@ -354,7 +357,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 }
 
 int main(int argc, char **argv) {
-    int nshapes = 60, max_s = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
+    int nshapes = 60, max_s = 1 << 30, max_sq = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
     unsigned long long seed = 0x5eed;
     const char *cache = NULL;
     for (int i = 1; i < argc; i++) {
@@ -366,12 +369,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
+        else if (!strcmp(argv[i], "--max-sq") && i + 1 < argc) max_sq = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--d D] [--no-fixed] [--tiles CFG] [-v]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] "
+                            "[--no-fixed] [--tiles CFG] [-v]\n", argv[0]);
             return 2;
         }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time through tee and pipes */
     rng_state = seed * 2654435761ULL + 1;
     char tmp[] = "/tmp/sparsek-gpu-cache-XXXXXX";
     if (!cache) cache = mkdtemp(tmp);
@@ -396,6 +401,8 @@ int main(int argc, char **argv) {
         {1, 513, 513, 2, 2, 96, 40, 600, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
         {1, 400, 400, 4, 4, 256, 30, 10, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 2, 0},
         {1, 300, 300, 8, 1, 128, 1000, 5, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 3, 0},
+        {1, 300, 300, 4, 1, 64, 40, 16, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {2, 260, 260, 8, 2, 64, 20, 8, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 1, 1},
         /* chunked prefill (Sq < Sk) and Sq > Sk */
         {1, 300, 2000, 8, 2, 128, 128, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 90, 50, 4, 2, 64, 8, 4, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 1},
@@ -408,19 +415,22 @@ int main(int argc, char **argv) {
         /* Sk > 65536: 256-row selection tiles, the larger tau buffer */
         {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
+        {1, 300, 70000, 2, 1, 64, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 0},
+        /* all scores equal over a long prefix: more tau candidates than the selection keeps in
+         * shared memory, so its exact slow path runs (ties broken by index) */
+        {1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
+        {1, 2, 50000, 4, 1, 64, 3000, 10, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
         tcase c = fixed[i];
-        if (c.sq > max_s || c.sk > max_s || (only_d && c.d != only_d)) continue;
+        if (c.sq > max_s || c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
     }
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
-        random_case(&c, i);
+        random_case(&c, i, max_s);
         if (only_d) c.d = only_d;
-        if (c.sq > max_s) c.sq = max_s;
-        if (c.sk > max_s) c.sk = max_s;
         fails += run_case(rt, &c, verbose);
     }
     printf("sparse correctness: %d/%d cases passed; worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "

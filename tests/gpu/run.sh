@@ -5,7 +5,8 @@
 # Modes: all (default: test + bench), test, bench, tune (the autotuner: `tune --preset standard`
 # into a fresh cache, load time, checks and re-times without NVRTC; the cache lands in
 # $OUT/pretuned; TUNE_SHAPES=FILE tunes a shapes file instead, TUNE_ARGS adds options, e.g.
-# "--budget 240"), sparse (SparseK correctness, sanitizers, bench_sparsek.py); e.g. "test,sparse".
+# "--budget 240"), firstrun (SPARSEK_AUTOTUNE=1 on an empty cache), sparse = sparse-test
+# (SparseK correctness, sanitizers) + sparse-bench (bench_sparsek.py); e.g. "test,sparse".
 # Expects binaries built here with `tests/gpu/bundle.sh` in ./devbin (carried to the device).
 # Writes logs under $OUT (or ./gpu-out); prints a short table last.
 set -uo pipefail
@@ -18,6 +19,7 @@ step() { echo "== $*"; }
 rc_all=0
 mode="${1:-all}"
 [[ "$mode" == all ]] && mode="test,bench"
+mode="${mode//sparse,/sparse-test,sparse-bench,}"; [[ "$mode" == *sparse ]] && mode="${mode%sparse}sparse-test,sparse-bench"
 has() { [[ ",$mode," == *",$1,"* ]]; }
 
 if has test; then
@@ -118,8 +120,13 @@ if has firstrun; then
   done
   "$bin/sparsek-tune" show "$fdir/c" 2>&1 | head -4 | tee -a "$out/checks.txt"
 fi
-if has sparse; then
-  # SparseK: `tests/gpu/run.sh sparse` (SHAPES, SPARSE_BENCH_ARGS=--quick to shorten).
+if has sparse-test || has sparse-bench; then
+  for f in gpu_sparsek libsparsek.so liblua5.4.so.0; do
+    [[ -e "$bin/$f" ]] || { echo "$bin/$f missing: run tests/gpu/bundle.sh here first and carry devbin"; exit 2; }
+  done
+fi
+if has sparse-test; then
+  # SparseK correctness (SPARSE_SHAPES, SPARSE_MMA_SHAPES) and sanitizers.
   step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
   timeout 400 "$bin/gpu_sparsek" --shapes "${SPARSE_SHAPES:-60}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_sparsek.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
@@ -135,8 +142,11 @@ if has sparse; then
     [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-sparse-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
   done
+fi
+if has sparse-bench; then
+  # SparseK benchmarks (SPARSE_BENCH_ARGS=--quick to shorten, SPARSE_TILES for more prefill configs).
   step "bench_sparsek (vs our dense kernel, cuDNN, FlexAttention block-sparse, PyTorch gather decode)"
-  PYTHONUNBUFFERED=1 timeout 300 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --json "$out/bench_sparsek.json" \
+  PYTHONUNBUFFERED=1 timeout 420 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --json "$out/bench_sparsek.json" \
     ${SPARSE_BENCH_ARGS:-} 2>&1 | tee "$out/bench_sparsek.log"; r=${PIPESTATUS[0]}
   echo "bench_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
   # SPARSE_TILES='a;b': more prefill tile configs to time the same way (quick, no peers).
@@ -155,7 +165,7 @@ echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
 grep -E "sparse correctness:" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" 2>/dev/null
-grep -E "^(prefill|decode) " "$out/bench_sparsek.log" 2>/dev/null
+grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
 cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
 exit $rc_all
