@@ -156,10 +156,12 @@ if has sparse-bench; then
     PYTHONUNBUFFERED=1 timeout 120 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles "$t" --quick \
       --no-peers 2>&1 | grep -E "^prefill" | sed "s/^/[$t] /" | tee -a "$out/bench_sparsek_tiles.log"
   done
-  step "bench_sparsek --tiles path=mma --quick --no-peers (the portable prefill kernel, same run)"
-  PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles path=mma --quick \
-    --no-peers --json "$out/bench_sparsek_mma.json" 2>&1 | grep -E "^(prefill|decode)" | sed 's/^/[path=mma] /' \
-    | tee "$out/bench_sparsek_mma.log"
+  if [[ "${SPARSE_MMA_BENCH:-1}" != 0 ]]; then   # SPARSE_MMA_BENCH=0 skips it
+    step "bench_sparsek --tiles path=mma --quick --no-peers (the portable prefill kernel, same run)"
+    PYTHONUNBUFFERED=1 timeout 200 python3 tests/gpu/bench_sparsek.py --lib "$bin/libsparsek.so" --tiles path=mma --quick \
+      --no-peers --json "$out/bench_sparsek_mma.json" 2>&1 | grep -E "^(prefill|decode)" | sed 's/^/[path=mma] /' \
+      | tee "$out/bench_sparsek_mma.log"
+  fi
 fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
