@@ -190,8 +190,12 @@ def flex_block_sparse(S, H, D, density, dt):
     global _flex
     from torch.nn.attention.flex_attention import flex_attention, create_block_mask
     if _flex is None:  # one compiled wrapper: shapes it has seen are not compiled again
-        import torch._dynamo
-        torch._dynamo.config.cache_size_limit = 64
+        # (`import torch._dynamo` here would make `torch` a local name of this function and
+        # break every later call: run 10 lost its Flex rows to that.)
+        import torch._dynamo as dynamo
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(dynamo.config, name):
+                setattr(dynamo.config, name, 64)
         _flex = torch.compile(flex_attention, dynamic=False)
     flex = _flex
     q, k, v = (torch.randn(1, H, S, D, device="cuda", dtype=dt) for _ in range(3))
