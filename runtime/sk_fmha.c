@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sk_attn_check.h"
 #include "sk_runtime.h"
 #include "sk_tuned.h"
 
@@ -41,49 +42,12 @@ sparsek_status sparsek_attention_params_set_layout(sparsek_attention_params *p, 
     return SPARSEK_OK;
 }
 
-static int misaligned(const void *p) { return ((uintptr_t)p & 15) != 0; }
-
 /* Checks everything that can be checked without the device. */
 static sparsek_status check_params(const sparsek_attention_params *p, sk_err *err) {
     if (!p->q || !p->k || !p->v || !p->o)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be device pointers, not NULL");
-    if (p->dtype != SPARSEK_FP16 && p->dtype != SPARSEK_BF16)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "dtype %d is not SPARSEK_FP16 or SPARSEK_BF16", (int)p->dtype);
-    if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
-                       "dims must be >= 1 (batch=%d seqlen_q=%d seqlen_k=%d heads_q=%d heads_kv=%d)", p->batch,
-                       p->seqlen_q, p->seqlen_k, p->heads_q, p->heads_kv);
-    if (p->batch > 65535 || p->heads_q > 65535)
-        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "batch (%d) and heads_q (%d) must be at most 65535", p->batch,
-                       p->heads_q);
-    if (p->heads_q % p->heads_kv != 0)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "heads_q (%d) must be a multiple of heads_kv (%d)", p->heads_q,
-                       p->heads_kv);
-    if (p->head_dim != 64 && p->head_dim != 96 && p->head_dim != 128 && p->head_dim != 256)
-        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "head_dim %d not supported (64, 96, 128, 256)", p->head_dim);
-    if (misaligned(p->q) || misaligned(p->k) || misaligned(p->v) || misaligned(p->o))
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be 16-byte aligned");
-    if (p->lse && ((uintptr_t)p->lse & 3))
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned");
-    if (!(p->scale >= 0.f) || isinf(p->scale))
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scale must be finite and > 0 (0 selects 1/sqrt(head_dim)), got %g",
-                       (double)p->scale);
-    const struct { const char *name; const int64_t *st; } s[4] = {
-        {"q", p->q_stride}, {"k", p->k_stride}, {"v", p->v_stride}, {"o", p->o_stride}};
-    const char *dim[3] = {"batch", "sequence", "head"};
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++) {
-            /* 16-byte rows: every row start must stay aligned, so strides are multiples of 8. */
-            if (s[i].st[j] < 0 || s[i].st[j] % 8 != 0)
-                return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s %s stride %lld must be a non-negative multiple of 8 elements",
-                               s[i].name, dim[j], (long long)s[i].st[j]);
-        }
-    /* Rows of one head must not overlap the head dim: a stride below D would alias elements. */
-    for (int i = 0; i < 4; i++)
-        if (s[i].st[1] < p->head_dim && !(i == 0 || i == 3 ? p->seqlen_q == 1 : p->seqlen_k == 1))
-            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s sequence stride %lld is smaller than head_dim %d",
-                           s[i].name, (long long)s[i].st[1], p->head_dim);
-    return SPARSEK_OK;
+    sparsek_status st = sk_attn_check_shape(p, err);
+    return st ? st : sk_attn_check_tensors(p, err);
 }
 
 /* The shape-aware part of the default choice; the per-(d, dtype, causal) part is the family's

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sk_attn_check.h"
 #include "sk_runtime.h"
 
 /* Must match struct SelectParams in templates/sparsek_select.cut. */
@@ -50,7 +51,6 @@ enum {
     SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
 };
 
-static int misaligned(const void *p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) != 0; }
 
 /* What check_params looks at: the shape only (the scratch size), plus the scores (the selection),
  * plus the attention tensors (the whole forward). */
@@ -63,54 +63,22 @@ static sparsek_status check_params(const sparsek_sparse_attention_params *sp, in
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be device pointers, not NULL");
     if (level >= SK_CHECK_SELECT && !sp->scores)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be a device pointer, not NULL");
-    if (p->dtype != SPARSEK_FP16 && p->dtype != SPARSEK_BF16)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "dtype %d is not SPARSEK_FP16 or SPARSEK_BF16", (int)p->dtype);
-    if (p->batch < 1 || p->seqlen_q < 1 || p->seqlen_k < 1 || p->heads_q < 1 || p->heads_kv < 1)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
-                       "dims must be >= 1 (batch=%d seqlen_q=%d seqlen_k=%d heads_q=%d heads_kv=%d)", p->batch,
-                       p->seqlen_q, p->seqlen_k, p->heads_q, p->heads_kv);
-    if (p->batch > 65535 || p->heads_q > 65535)
-        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "batch (%d) and heads_q (%d) must be at most 65535", p->batch,
-                       p->heads_q);
+    sparsek_status st = sk_attn_check_shape(p, err);
+    if (st) return st;
     if (p->seqlen_q > 65535 * 64)   /* query tiles are the grid's y dimension */
         return sk_fail(err, SPARSEK_NOT_SUPPORTED, "seqlen_q (%d) must be at most %d", p->seqlen_q, 65535 * 64);
-    if (p->heads_q % p->heads_kv != 0)
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "heads_q (%d) must be a multiple of heads_kv (%d)", p->heads_q,
-                       p->heads_kv);
-    if (p->head_dim != 64 && p->head_dim != 96 && p->head_dim != 128 && p->head_dim != 256)
-        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "head_dim %d not supported (64, 96, 128, 256)", p->head_dim);
     if (sp->topk < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "topk = %d, must be >= 1", sp->topk);
     if (sp->window < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "window = %d, must be >= 1", sp->window);
     if (sp->weight != SPARSEK_WEIGHT_GATE && sp->weight != SPARSEK_WEIGHT_HARD && sp->weight != SPARSEK_WEIGHT_KV)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "weight mode %d is not GATE (0), HARD (1) or KV (2)",
                        (int)sp->weight);
     if (level < SK_CHECK_SELECT) return SPARSEK_OK;
-    if (misaligned(sp->scores, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned");
+    if (sk_misaligned(sp->scores, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scores must be 4-byte aligned");
     if (sp->score_stride[0] < 0 || sp->score_stride[1] < 0)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "score strides (%lld, %lld) must be non-negative",
                        (long long)sp->score_stride[0], (long long)sp->score_stride[1]);
     if (level < SK_CHECK_ALL) return SPARSEK_OK;
-    if (misaligned(p->q, 16) || misaligned(p->k, 16) || misaligned(p->v, 16) || misaligned(p->o, 16))
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "q, k, v and o must be 16-byte aligned");
-    if (p->lse && misaligned(p->lse, 4)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "lse must be 4-byte aligned");
-    if (!(p->scale >= 0.f) || isinf(p->scale))
-        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scale must be finite and > 0 (0 selects 1/sqrt(head_dim)), got %g",
-                       (double)p->scale);
-    const struct { const char *name; const int64_t *st; int rows; } s[4] = {
-        {"q", p->q_stride, p->seqlen_q}, {"k", p->k_stride, p->seqlen_k},
-        {"v", p->v_stride, p->seqlen_k}, {"o", p->o_stride, p->seqlen_q}};
-    const char *dim[3] = {"batch", "sequence", "head"};
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 3; j++)
-            if (s[i].st[j] < 0 || s[i].st[j] % 8 != 0)
-                return sk_fail(err, SPARSEK_INVALID_ARGUMENT,
-                               "%s %s stride %lld must be a non-negative multiple of 8 elements", s[i].name, dim[j],
-                               (long long)s[i].st[j]);
-        if (s[i].st[1] < p->head_dim && s[i].rows > 1)
-            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "%s sequence stride %lld is smaller than head_dim %d",
-                           s[i].name, (long long)s[i].st[1], p->head_dim);
-    }
-    return SPARSEK_OK;
+    return sk_attn_check_tensors(p, err);
 }
 
 static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -213,7 +181,7 @@ static sparsek_status check_scratch(const sk_sparse_plan *pl, const void *scratc
     if (!scratch)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch is NULL; %zu bytes of device memory are needed",
                        pl->lay.bytes);
-    if (misaligned(scratch, 16)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch must be 16-byte aligned");
+    if (sk_misaligned(scratch, 16)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch must be 16-byte aligned");
     if (bytes < pl->lay.bytes)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "scratch has %zu bytes; this call needs %zu", bytes,
                        pl->lay.bytes);
