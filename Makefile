@@ -31,7 +31,7 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 GPU_SRC   := $(sort $(wildcard tests/gpu/gpu_*.c))
 GPU_TESTS := $(GPU_SRC:tests/gpu/%.c=$(BUILD)/tests/%)
-HEADERS   := $(wildcard runtime/*.h gen/*.h tuner/*.h tests/*.h)
+HEADERS   := $(wildcard runtime/*.h gen/*.h tuner/*.h tests/*.h tests/gpu/*.h)
 
 .PHONY: all lib cli tests test check-gpu demo install clean deps dump
 all: lib cli tests

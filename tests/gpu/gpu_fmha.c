@@ -21,38 +21,9 @@
 #include <unistd.h>
 
 #include "sk_halfs.h"
-#include "sk_runtime.h"
+#include "gpu_common.h"
 
 static const char *tiles; /* --tiles: the tile config of every launch (NULL: the default choice) */
-
-#define CHECK_CU(call)                                                                          \
-    do {                                                                                        \
-        CUresult r_ = (call);                                                                   \
-        if (r_ != CUDA_SUCCESS) {                                                               \
-            const char *n_ = "?";                                                               \
-            cu.cuGetErrorName(r_, &n_);                                                         \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, n_);          \
-            exit(1);                                                                            \
-        }                                                                                       \
-    } while (0)
-
-static sk_cuda cu;
-
-/* ---- random numbers ---------------------------------------------------------------------- */
-
-static uint64_t rng_state;
-static uint64_t rng(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static double urand(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
-static double nrand(void) {
-    double u = urand() + 1e-300, v = urand();
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-static int pick(const int *v, int n) { return v[rng() % (uint64_t)n]; }
 
 /* ---- one case ---------------------------------------------------------------------------- */
 
