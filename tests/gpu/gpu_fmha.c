@@ -2,7 +2,7 @@
  *
  *   gpu_fmha [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG]
  *                                                    random shapes vs a float64 reference
- *   gpu_fmha --reload DIR [--tiles CFG]              second-process check: load DIR with
+ *   gpu_fmha --reload DIR [--tiles CFG] [--case ...] second-process check: load DIR with
  *                                                    sparsek_runtime_load, NVRTC disabled
  * --tiles passes CFG (e.g. "path=mma") as the tile config of every launch, so each kernel path
  * can be checked on a device whose default is another one.
@@ -222,7 +222,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 int main(int argc, char **argv) {
     int nshapes = 120;
     unsigned long long seed = 0x5eed;
-    const char *cache = NULL, *reload = NULL;
+    const char *cache = NULL, *reload = NULL, *reload_case = NULL;
     int max_s = 1 << 30, no_fixed = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nshapes = atoi(argv[++i]);
@@ -232,9 +232,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
+        else if (!strcmp(argv[i], "--case") && i + 1 < argc) reload_case = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG] "
-                            "| --reload DIR [--tiles CFG]\n", argv[0]);
+                            "| --reload DIR [--tiles CFG] [--case B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16]\n", argv[0]);
             return 2;
         }
     }
@@ -254,7 +255,16 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s\n", sparsek_last_error(rt));
             return 1;
         }
+        /* Default: a shape no first-process case had, served by the kernel the first fixed case
+         * compiled (or, on a pretuned folder, by the nearest tuned bucket's). */
         tcase c = {2, 333, 517, 8, 2, 128, 1, 0, SPARSEK_BF16};
+        int bf16 = 1;
+        if (reload_case && sscanf(reload_case, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &c.b, &c.sq, &c.sk, &c.hq, &c.hkv, &c.d,
+                                  &c.causal, &c.layout, &bf16) != 9) {
+            fprintf(stderr, "--case wants B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16\n");
+            return 2;
+        }
+        c.dtype = bf16 ? SPARSEK_BF16 : SPARSEK_FP16;
         int fail = run_case(rt, &c, 1);
         sparsek_runtime_destroy(rt);
         printf("reload from cache without NVRTC: %s\n", fail ? "FAILED" : "passed");
@@ -278,12 +288,14 @@ int main(int argc, char **argv) {
         {1, 512, 512, 8, 8, 64, 0, 0, SPARSEK_BF16},
     };
     for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
+    tcase last = {0};
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
         random_case(&c, i);
         if (c.sq > max_s) c.sq = max_s;
         if (c.sk > max_s) c.sk = max_s;
         fails += run_case(rt, &c, 0);
+        last = c;
     }
     printf("correctness: %d/%d cases passed; worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e (limit 1.5e-2)\n",
            n - fails, n, worst_rel[SPARSEK_FP16], worst_rel[SPARSEK_BF16]);
@@ -291,9 +303,12 @@ int main(int argc, char **argv) {
     /* Pipeline: the kernels above were compiled at run time and stored in the cache; a second
      * process must load them with sparsek_runtime_load and no NVRTC, and compute correctly. */
     sparsek_runtime_destroy(rt);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --reload '%s'%s%s%s", argv[0], cache, tiles ? " --tiles '" : "", tiles ? tiles : "",
-             tiles ? "'" : "");
+    char cmd[1024], case_arg[128] = "";
+    if (no_fixed && nshapes > 0) /* the default reload case needs the first fixed case's kernel */
+        snprintf(case_arg, sizeof case_arg, " --case %d,%d,%d,%d,%d,%d,%d,%d,%d", last.b, last.sq, last.sk, last.hq,
+                 last.hkv, last.d, last.causal, last.layout, last.dtype == SPARSEK_BF16);
+    snprintf(cmd, sizeof cmd, "'%s' --reload '%s'%s%s%s%s", argv[0], cache, tiles ? " --tiles '" : "", tiles ? tiles : "",
+             tiles ? "'" : "", case_arg);
     int rc = system(cmd);
     int reload_ok = WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
     printf("second process reload: %s\n", reload_ok ? "passed" : "FAILED");
