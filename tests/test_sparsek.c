@@ -412,6 +412,17 @@ static void test_argument_checks(void **state) {
     assert_int_equal(sparsek_sparse_attention_forward(NULL, &p, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_sparse_attention_forward(rt, NULL, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_sparse_attention_select(rt, NULL, scratch, bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    /* _forward_with checks the same arguments, before any device work, and names itself. */
+    assert_int_equal(sparsek_sparse_attention_forward_with(NULL, &p, scratch, bytes, "path=mma", NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, NULL, scratch, bytes, "path=mma", NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, &p, NULL, bytes, "path=mma", NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "sparsek_sparse_attention_forward_with"));
+    assert_non_null(strstr(sparsek_last_error(rt), "scratch is NULL"));
+    st = sparsek_sparse_attention_forward_with(rt, &p, scratch, bytes, "path=mma", NULL);
+    assert_true(st != SPARSEK_INVALID_ARGUMENT); /* the arguments are fine: NO_DEVICE here */
     assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, NULL), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_sparse_attention_scratch_size(rt, NULL, &bytes), SPARSEK_INVALID_ARGUMENT);
     assert_int_equal(sparsek_sparse_attention_scratch_size(NULL, &p, &bytes), SPARSEK_INVALID_ARGUMENT);
