@@ -235,7 +235,7 @@ static int g_ev_dummy;
 static CUresult e_evcreate(CUevent *e, unsigned) { *e = (CUevent)&g_ev_dummy; return CUDA_SUCCESS; }
 static CUresult e_evdestroy(CUevent) { return CUDA_SUCCESS; }
 static CUresult e_evrecord(CUevent, CUstream) { return CUDA_SUCCESS; }
-static CUresult e_evsync(CUevent) { return CUDA_SUCCESS; }
+static CUresult e_evsync(CUevent) { return CUDA_SUCCESS; }   // also cuEventQuery: launches run synchronously
 static CUresult e_evtime(float *ms, CUevent, CUevent) { *ms = 1.0f; return CUDA_SUCCESS; }
 
 extern "C" CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int, cuuint64_t,
@@ -255,7 +255,7 @@ extern "C" CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int, cuuint
         {"cuCtxSynchronize", (void *)e_sync}, {"cuStreamSynchronize", (void *)e_ssync},
         {"cuEventCreate", (void *)e_evcreate}, {"cuEventDestroy", (void *)e_evdestroy},
         {"cuEventRecord", (void *)e_evrecord}, {"cuEventSynchronize", (void *)e_evsync},
-        {"cuEventElapsedTime", (void *)e_evtime},
+        {"cuEventElapsedTime", (void *)e_evtime}, {"cuEventQuery", (void *)e_evsync},
     };
     for (const auto &t : table)
         if (!strcmp(t.name, sym)) {

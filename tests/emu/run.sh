@@ -23,7 +23,7 @@ for d in ${EMU_DIMS:-64}; do
   for dt in fp16 bf16; do
     configs+=("sparsek_decode|d=$d dtype=$dt phase=combine")
     for w in gate hard kv; do
-      configs+=("sparsek_fwd|d=$d dtype=$dt weight=$w")
+      configs+=("sparsek_fwd|d=$d dtype=$dt weight=$w path=mma")   # wgmma is not emulated
       for m in 16 32 64; do configs+=("sparsek_decode|d=$d dtype=$dt weight=$w m=$m n=$n"); done
     done
   done
@@ -45,4 +45,5 @@ for o in "${objs[@]}"; do [[ -f "$o" ]] || echo "${o%.o}.cc"; done |
 g++ -std=c++17 -O1 -fPIC -Wall -Itests/emu -I"$CUDA_HOME/include" -c tests/emu/emu_driver.cc -o "$out/emu_driver.o"
 g++ -shared -o "$out/libcuda_emu.so" "$out/emu_driver.o" "${objs[@]}"
 dflag=(); [[ "${EMU_DIMS:-64}" == 64 ]] && dflag=(--d 64)
-SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" "${dflag[@]}" --cache "$out/cache" "$@"
+# The fake device is sm_90a, whose default prefill kernel is the (not emulated) wgmma one.
+SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" "${dflag[@]}" --tiles path=mma --cache "$out/cache" "$@"
