@@ -41,8 +41,8 @@ typedef struct ref_job {
     int *rows;                     /* sampled query rows */
     int nrows;
     int first_bh, step_bh;         /* (batch, head) pairs this worker checks */
-    double err2, ref2, lse_err;
-    int lse_bad, ref_failed;
+    row_errors errs;
+    int ref_failed;
 } ref_job;
 
 /* Compares the sampled rows of this worker's (batch, head) pairs with the library's float64
@@ -58,23 +58,7 @@ static void *ref_worker(void *arg) {
             j->ref_failed++;
             continue;
         }
-        for (int ri = 0; ri < j->nrows; ri++) {
-            const int i = j->rows[ri];
-            const float *oi = j->o + bi * p->o_stride[0] + (int64_t)i * p->o_stride[1] + h * p->o_stride[2];
-            for (int x = 0; x < c->d; x++) {
-                const double r = ref[(size_t)ri * c->d + x], dlt = (double)oi[x] - r;
-                j->err2 += isnan(oi[x]) ? INFINITY : dlt * dlt;
-                j->ref2 += r * r;
-            }
-            const double lr = lref[ri], lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
-            if (isinf(lr) || isinf(lgot)) {
-                if (!(isinf(lr) && isinf(lgot) && lr < 0 && lgot < 0)) j->lse_bad++;
-            } else {
-                const double e = fabs(lgot - lr);
-                if (!(e <= 2e-3 * (1 + fabs(lr)))) j->lse_bad++;
-                if (e > j->lse_err) j->lse_err = e;
-            }
-        }
+        row_errors_add(&j->errs, p, j->o, j->lse, bi, h, j->rows, j->nrows, ref, lref);
     }
     free(ref);
     free(lref);
@@ -149,23 +133,22 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     pthread_t th[NT];
     ref_job jobs[NT];
     for (int t = 0; t < NT; t++) {
-        jobs[t] = (ref_job){rt, c, p, fo, lse, rows, nrows, t, NT, 0, 0, 0, 0, 0};
+        jobs[t] = (ref_job){.rt = rt, .c = c, .host = p, .o = fo, .lse = lse, .rows = rows, .nrows = nrows, .first_bh = t, .step_bh = NT};
         jobs[t].host.q = hq; jobs[t].host.k = hk; jobs[t].host.v = hv;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
-    double err2 = 0, ref2 = 0, lse_err = 0;
-    int lse_bad = 0;
+    row_errors errs = {.err2 = 0};
     for (int t = 0; t < NT; t++) {
         pthread_join(th[t], NULL);
-        err2 += jobs[t].err2; ref2 += jobs[t].ref2;
-        lse_bad += jobs[t].lse_bad;
+        row_errors_merge(&errs, &jobs[t].errs);
         if (jobs[t].ref_failed) {
             fprintf(stderr, "reference failed: %s\n", sparsek_last_error(rt));
             fail = 1;
         }
-        if (jobs[t].lse_err > lse_err) lse_err = jobs[t].lse_err;
     }
-    const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    const double lse_err = errs.lse_err;
+    const int lse_bad = errs.lse_bad;
+    const double rel = row_errors_rel(&errs);
     const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
     if (!(rel <= tol) || poisoned || lse_bad) fail = 1;

@@ -49,8 +49,9 @@ typedef struct ref_job {
     int tile_cap, ntiles, tile_rows;
     const int *rows;
     int nrows, first_bh, step_bh;
-    double err2, ref2, lse_err, tau_err;
-    int lse_bad, ref_failed, sel_bad, tiles, tiles_bad;
+    row_errors errs;
+    double tau_err;
+    int ref_failed, sel_bad, tiles, tiles_bad;
 } ref_job;
 
 /* One (batch, KV head)'s selection for the sampled rows and their tiles. */
@@ -128,23 +129,7 @@ static void *ref_worker(void *arg) {
             j->ref_failed++;
             continue;
         }
-        for (int ri = 0; ri < j->nrows; ri++) {
-            const int i = j->rows[ri];
-            const float *oi = j->o + bi * p->o_stride[0] + (int64_t)i * p->o_stride[1] + h * p->o_stride[2];
-            for (int x = 0; x < c->d; x++) {
-                const double r = ref[(size_t)ri * c->d + x], dlt = (double)oi[x] - r;
-                j->err2 += isnan(oi[x]) ? INFINITY : dlt * dlt;
-                j->ref2 += r * r;
-            }
-            const double lr = lref[ri], lgot = j->lse[((int64_t)bi * c->hq + h) * c->sq + i];
-            if (isinf(lr) || isinf(lgot)) {
-                if (!(isinf(lr) && isinf(lgot) && lr < 0 && lgot < 0)) j->lse_bad++;
-            } else {
-                const double e = fabs(lgot - lr);
-                if (!(e <= 2e-3 * (1 + fabs(lr)))) j->lse_bad++;
-                if (e > j->lse_err) j->lse_err = e;
-            }
-        }
+        row_errors_add(&j->errs, p, j->o, j->lse, bi, h, j->rows, j->nrows, ref, lref);
     }
     free(ref);
     free(lref);
@@ -248,23 +233,25 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         jobs[t].rows = rows; jobs[t].nrows = nrows; jobs[t].first_bh = t; jobs[t].step_bh = NT;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
-    double err2 = 0, ref2 = 0, lse_err = 0, tau_err = 0;
-    int lse_bad = 0, sbad = 0, tbad = 0, ntl = 0;
+    row_errors errs = {.err2 = 0};
+    double tau_err = 0;
+    int sbad = 0, tbad = 0, ntl = 0;
     for (int t = 0; t < NT; t++) {
         pthread_join(th[t], NULL);
-        err2 += jobs[t].err2; ref2 += jobs[t].ref2;
-        lse_bad += jobs[t].lse_bad; sbad += jobs[t].sel_bad; tbad += jobs[t].tiles_bad; ntl += jobs[t].tiles;
+        row_errors_merge(&errs, &jobs[t].errs);
+        sbad += jobs[t].sel_bad; tbad += jobs[t].tiles_bad; ntl += jobs[t].tiles;
         if (jobs[t].ref_failed) {
             fprintf(stderr, "reference failed: %s\n", sparsek_last_error(rt));
             fail = 1;
         }
-        if (jobs[t].lse_err > lse_err) lse_err = jobs[t].lse_err;
         if (jobs[t].tau_err > tau_err) tau_err = jobs[t].tau_err;
     }
+    const double lse_err = errs.lse_err;
+    const int lse_bad = errs.lse_bad;
     rows_checked += (long)nrows * c->b * c->hkv;
     sel_bad += sbad; tiles_checked += ntl; tiles_bad += tbad;
     if (tau_err > worst_tau) worst_tau = tau_err;
-    const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    const double rel = row_errors_rel(&errs);
     const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
     if (!(rel <= tol) || poisoned || lse_bad || sbad || tbad) fail = 1;
