@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 import triton.testing
 
-from sk_params import Params
+from sk_params import Params, params_from
 
 
 class SparseParams(ctypes.Structure):
@@ -67,18 +67,7 @@ class SparseK:
 
     @staticmethod
     def params(q, k, v, o, causal=False):
-        # q, k, v, o: [B, S, H, D] tensors (D contiguous)
-        p = Params()
-        p.q, p.k, p.v, p.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
-        p.lse = None
-        p.dtype = 1 if q.dtype == torch.bfloat16 else 0
-        p.batch, p.seqlen_q, p.heads_q, p.head_dim = q.shape
-        p.seqlen_k, p.heads_kv = k.shape[1], k.shape[2]
-        for name, t in (("q_stride", q), ("k_stride", k), ("v_stride", v), ("o_stride", o)):
-            getattr(p, name)[:] = [t.stride(0), t.stride(1), t.stride(2)]
-        p.scale = 0.0
-        p.causal = int(causal)
-        return p
+        return params_from(q, k, v, o, None, causal)
 
     def sparse_params(self, q, k, v, o, u, topk, window, weight="gate"):
         sp = SparseParams()
