@@ -54,11 +54,7 @@ function family.space(cfg, arch)
   return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
 end
 
--- Shared memory a CTA may opt into, per arch (bytes).
-local SMEM_LIMIT = {
-  sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,
-  sm_90 = 232448, sm_90a = 232448, sm_100a = 232448, sm_120 = 101376,
-}
+local SMEM_LIMIT = ptx.SMEM_LIMIT
 -- Accumulator floats per thread we allow before the kernel would spill (of 255 registers).
 local MAX_ACC_REGS = 192
 
@@ -142,9 +138,8 @@ function family.validate(cfg, arch)
   if cfg.path == "wgmma" then return validate_wgmma(cfg, arch) end
   if ptx.arch_number(arch) < 80 then return "the mma path needs sm_80 or newer" end
   local s = shape(cfg)
-  if s.m % (16 * s.warps) ~= 0 then
-    return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(s.m, 16 * s.warps)
-  end
+  local rows = ptx.warp_rows_reason(s.m, s.warps)
+  if rows then return rows end
   if s.warp_rows > 64 then return ("m/warps=%d rows per warp; at most 64"):format(s.warp_rows) end
   if cfg.qregs == "1" and cfg.sunroll ~= "full" then
     -- the Q fragments are indexed by the loop variable: only a full unroll keeps them in registers
@@ -158,11 +153,7 @@ function family.validate(cfg, arch)
     return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d, qregs=%s); at most %d"):format(
       acc, s.warp_rows, s.d, s.n, cfg.qregs, MAX_ACC_REGS)
   end
-  local limit = SMEM_LIMIT[arch]
-  if limit and s.smem > limit then
-    return ("needs %d bytes of shared memory; %s allows %d"):format(s.smem, arch, limit)
-  end
-  return nil
+  return ptx.smem_reason(s.smem, arch)
 end
 
 local function kernel_name(cfg)

@@ -22,10 +22,6 @@ function attn.problem_keys()
   }
 end
 
-local SMEM_LIMIT = {
-  sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,
-  sm_90 = 232448, sm_90a = 232448, sm_100a = 232448, sm_120 = 101376,
-}
 local MAX_ACC_REGS = 192
 
 function attn.shape(cfg)
@@ -43,19 +39,14 @@ end
 function attn.validate(cfg, arch)
   if ptx.arch_number(arch) < 80 then return "the mma path needs sm_80 or newer" end
   local s = attn.shape(cfg)
-  if s.m % (16 * s.warps) ~= 0 then
-    return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(s.m, 16 * s.warps)
-  end
+  local rows = ptx.warp_rows_reason(s.m, s.warps)
+  if rows then return rows end
   local acc = (s.warp_rows // 16) * (s.d // 2 + s.n // 2)
   if acc > MAX_ACC_REGS then
     return ("accumulators need %d registers per thread (m/warps=%d, d=%d, n=%d); at most %d"):format(
       acc, s.warp_rows, s.d, s.n, MAX_ACC_REGS)
   end
-  local limit = SMEM_LIMIT[arch]
-  if limit and s.smem > limit then
-    return ("needs %d bytes of shared memory; %s allows %d"):format(s.smem, arch, limit)
-  end
-  return nil
+  return ptx.smem_reason(s.smem, arch)
 end
 
 local function env_common(cfg)

@@ -8,6 +8,7 @@
 -- The selection tile (sparsek_select rows=) must be a multiple of m.
 
 local attn = require("sparsek_attn")
+local ptx = require("sparsek.ptx")
 
 local family = {
   family = "sparsek_fwd",
@@ -45,21 +46,20 @@ function family.space(cfg, arch)
   return path_for(cfg, arch) == "wgmma" and WGMMA_SPACE or MMA_SPACE
 end
 
--- Defaults: the dense kernel's H100 winners (templates/fmha_fwd.lua) for the same head dim,
--- 3 stages at d=96/128 where 227 KB of shared memory hold them.
-local BIG_SMEM = { sm_90 = true, sm_90a = true, sm_100a = true }
--- On the wgmma path: two warpgroups, 64-key blocks and 4 stages (what fits 227 KB at d=128).
+-- Defaults. On the wgmma path: two warpgroups, 64-key blocks and 4 stages (what fits 227 KB at
+-- d=128). On the mma path: the dense kernel's H100 winners (templates/fmha_fwd.lua) for the same
+-- head dim, 3 stages at d=96/128 where 227 KB of shared memory hold them, n=32 on 99 KB parts.
 function family.resolve(cfg, arch)
   cfg.path = path_for(cfg, arch)
-  local d = tonumber(cfg.d)
+  local d, smem = tonumber(cfg.d), ptx.SMEM_LIMIT[arch] or 0
   local t
   if cfg.path == "wgmma" then
     t = { m = "128", n = "64", stages = "4" }
     t.warps = tostring(tonumber(cfg.m ~= "auto" and cfg.m or t.m) // 16)
   elseif d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
   elseif d == 256 then t = { m = "64", n = "32", warps = "4", stages = "2" }
-  else t = { m = "128", n = "128", warps = "8", stages = BIG_SMEM[arch] and "3" or "2" } end
-  if (arch == "sm_86" or arch == "sm_89" or arch == "sm_120") and d >= 96 then t.n = "32" end
+  else t = { m = "128", n = "128", warps = "8", stages = smem >= 232448 and "3" or "2" } end
+  if smem <= 101376 and d >= 96 then t.n = "32" end
   for k, v in pairs(t) do
     if cfg[k] == "auto" then cfg[k] = v end
   end

@@ -2,10 +2,9 @@
 -- which path a config runs on, and the limits every wgmma attention kernel has (one warpgroup
 -- per 64 query rows; K and V in a >= 3-slot cp.async ring; S, O and the packed P in registers).
 
-local hopper = {}
+local ptx = require("sparsek.ptx")
 
--- Shared memory a CTA may opt into on sm_90a (bytes).
-hopper.SMEM_LIMIT = 232448
+local hopper = {}
 
 -- The path a config runs on `arch`: wgmma on sm_90a for the head dims it covers (64, 128),
 -- the portable mma path elsewhere; an explicit path= stays.
@@ -39,10 +38,7 @@ function hopper.validate(cfg, arch, max_m, smem)
     return ("accumulators need %d registers per thread (n=%d, d=%d); %d warpgroups allow %d"):format(
       acc, n, d, wgs, MAX_REGS[wgs])
   end
-  if smem > hopper.SMEM_LIMIT then
-    return ("needs %d bytes of shared memory; %s allows %d"):format(smem, arch, hopper.SMEM_LIMIT)
-  end
-  return nil
+  return ptx.smem_reason(smem, arch)
 end
 
 return hopper

@@ -26,6 +26,30 @@ function ptx.arch_number(arch)
   return n
 end
 
+-- Shared memory a CTA may opt into, per arch (bytes).
+ptx.SMEM_LIMIT = {
+  sm_80 = 166912, sm_86 = 101376, sm_87 = 166912, sm_89 = 101376,
+  sm_90 = 232448, sm_90a = 232448, sm_100a = 232448, sm_120 = 101376,
+}
+
+-- The reason a CTA needing `bytes` of shared memory cannot run on `arch`, or nil (an arch the
+-- table lacks is not checked).
+function ptx.smem_reason(bytes, arch)
+  local limit = ptx.SMEM_LIMIT[arch]
+  if limit and bytes > limit then
+    return ("needs %d bytes of shared memory; %s allows %d"):format(bytes, arch, limit)
+  end
+  return nil
+end
+
+-- The reason m query rows cannot be split over `warps` warps of 16-row MMA tiles, or nil.
+function ptx.warp_rows_reason(m, warps)
+  if m % (16 * warps) ~= 0 then
+    return ("m=%d is not a multiple of 16*warps=%d (each warp owns 16-row MMA tiles)"):format(m, 16 * warps)
+  end
+  return nil
+end
+
 -- The portable tensor-core path (mma.sync, ldmatrix, cp.async) needs sm_80 or newer.
 function ptx.require_sm80(arch)
   if ptx.arch_number(arch) < 80 then
