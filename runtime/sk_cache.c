@@ -639,29 +639,6 @@ sparsek_status sk_cache_lookup(const char *dir, const char *key, const char *arc
 /* ------------------------------------------------------------------------------------------ */
 /* Writing                                                                                    */
 
-/* mkdir -p. EEXIST is fine at every level: another process may be creating the same folder. */
-static sparsek_status make_dirs(const char *dir, sk_err *err) {
-    char *p = sk_strdup(dir);
-    if (!p) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != 0) continue;
-        char c = *s;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            sparsek_status st = sk_fail(err, SPARSEK_IO, "cannot create %s: %s", p, strerror(errno));
-            free(p);
-            return st;
-        }
-        *s = c;
-        if (!c) break;
-    }
-    free(p);
-    struct stat sb;
-    if (stat(dir, &sb) != 0) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode)) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(ENOTDIR));
-    return SPARSEK_OK;
-}
-
 static int write_all(int fd, const char *p, size_t n) {
     while (n) {
         ssize_t w = write(fd, p, n);
@@ -723,7 +700,7 @@ sparsek_status sk_cache_store(const char *dir, const sk_cache_entry *e, sk_err *
     snprintf(name, sizeof name, "%s.skc", e->key);
     char *path = join(dir, name);
     if (!path) st = sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
-    if (!st) st = make_dirs(dir, err);
+    if (!st) st = sk_mkdirs(dir, err);
     if (!st) st = write_atomic(dir, path, &b, err);
     free(path);
     sk_buf_free(&b);

@@ -30,6 +30,9 @@ SK_HIDDEN char *sk_asprintf(const char *fmt, ...) __attribute__((format(printf, 
 
 /* Whole-file read; *out is malloc'd and NUL-terminated (size excludes the NUL). */
 SK_HIDDEN sparsek_status sk_read_file(const char *path, char **out, size_t *size, sk_err *err);
+/* mkdir -p with mode 0755; a folder another process creates meanwhile is fine; fails when `dir`
+ * ends up not being a folder. */
+SK_HIDDEN sparsek_status sk_mkdirs(const char *dir, sk_err *err);
 
 /* Growable byte buffer. */
 typedef struct sk_buf {

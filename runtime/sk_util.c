@@ -1,5 +1,6 @@
 /* sk_util.c — error values, strings, files and buffers shared by all modules. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,4 +127,27 @@ void sk_buf_free(sk_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
     b->oom = 0;
+}
+
+/* mkdir -p. EEXIST is fine at every level: another process may be creating the same folder. */
+sparsek_status sk_mkdirs(const char *dir, sk_err *err) {
+    char *p = sk_strdup(dir);
+    if (!p) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != 0) continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            sparsek_status st = sk_fail(err, SPARSEK_IO, "cannot create %s: %s", p, strerror(errno));
+            free(p);
+            return st;
+        }
+        *s = c;
+        if (!c) break;
+    }
+    free(p);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(ENOTDIR));
+    return SPARSEK_OK;
 }

@@ -471,26 +471,6 @@ static void summarize(bucket_ctx *c) {
     free(rs);
 }
 
-static sparsek_status make_dirs(const char *path, sk_err *err) {
-    char *p = sk_strdup(path);
-    if (!p) return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of memory");
-    for (char *s = p + 1;; s++) {
-        const char c = *s;
-        if (c == '/' || c == 0) {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                sparsek_status st = sk_fail(err, SPARSEK_IO, "cannot create %s: %s", p, strerror(errno));
-                free(p);
-                return st;
-            }
-            *s = c;
-        }
-        if (!c) break;
-    }
-    free(p);
-    return SPARSEK_OK;
-}
-
 /* Candidates of one bucket: the heuristic (first), then the space's valid configs on the
  * `auto` path and every other path of the family (unless the shape fixes it), canonical and
  * distinct. *pruned counts the configs the family's constraints rejected. */
@@ -693,13 +673,13 @@ sparsek_status sk_autotune_run(sparsek_runtime *rt, const sk_autotune_options *o
     }
     r->nbuckets = o->nshapes;
     for (int i = 0; i < o->nshapes; i++) r->buckets[i].shape = o->shapes[i];
-    st = make_dirs(o->cache_dir, err);
-    if (!st) st = make_dirs(work, err);
+    st = sk_mkdirs(o->cache_dir, err);
+    if (!st) st = sk_mkdirs(work, err);
     if (!st && o->log_path) {
         char *slash = strrchr(log, '/');
         if (slash && slash != log) {
             *slash = 0;
-            st = make_dirs(log, err);
+            st = sk_mkdirs(log, err);
             *slash = '/';
         }
     }
