@@ -87,6 +87,15 @@ static int device_sms(sparsek_runtime *rt) {
     return sk_rt_device(rt, &ignore) == SPARSEK_OK ? rt->info.sm_count : 0;
 }
 
+/* The config a call runs: the asked tile keys; else the tuned winner of its bucket or the
+ * nearest tuned one (sk_tuned.h); else the heuristic. sms = 0: no device, the heuristic alone. */
+static sparsek_status choose_config(sparsek_runtime *rt, const sparsek_attention_params *p, const char *tile_config,
+                                    int sms, char *buf, size_t n, sk_err *err) {
+    const int asked = tile_config && *tile_config;
+    if (!asked && sms > 0 && sk_rt_tuned_config(rt, "fmha_fwd", p, buf, n, NULL, 0, NULL)) return SPARSEK_OK;
+    return config_for(p, tile_config, sms, sms > 0 ? rt->info.arch : "", buf, n, err);
+}
+
 sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const sparsek_attention_params *p, char *buf,
                                                 size_t buf_size) {
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
@@ -94,9 +103,7 @@ sparsek_status sparsek_attention_forward_config(sparsek_runtime *rt, const spars
         return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_attention_forward_config: NULL argument");
     sk_err e;
     sparsek_status st = check_params(p, &e);
-    const int sms = st ? 0 : device_sms(rt);
-    if (!st && !(sms > 0 && sk_rt_tuned_config(rt, "fmha_fwd", p, buf, buf_size, NULL, 0, NULL)))
-        st = config_for(p, NULL, sms, sms > 0 ? rt->info.arch : "", buf, buf_size, &e);
+    if (!st) st = choose_config(rt, p, NULL, device_sms(rt), buf, buf_size, &e);
     return st ? sk_rt_fail(rt, &e) : SPARSEK_OK;
 }
 
@@ -120,10 +127,7 @@ sparsek_status sparsek_attention_forward_with(sparsek_runtime *rt, const sparsek
     char config[512];
     sparsek_status st = check_params(p, &e);
     if (!st) st = sk_rt_device(rt, &e); /* once per launch: also makes the context current */
-    /* No tile config asked: the tuned winner of the call's bucket (or the nearest), else the
-     * heuristic (sk_tuned.h). */
-    if (!st && !((!tile_config || !*tile_config) && sk_rt_tuned_config(rt, "fmha_fwd", p, config, sizeof config, NULL, 0, NULL)))
-        st = config_for(p, tile_config, rt->info.sm_count, rt->info.arch, config, sizeof config, &e);
+    if (!st) st = choose_config(rt, p, tile_config, rt->info.sm_count, config, sizeof config, &e);
     const sk_kernel *k = NULL;
     if (!st) st = sk_rt_kernel(rt, "fmha_fwd", config, &k, &e);
     if (st) return sk_rt_fail(rt, &e);
