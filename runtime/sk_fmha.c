@@ -54,28 +54,40 @@ static sparsek_status check_params(const sparsek_attention_params *p, sk_err *er
  * "auto" heuristic in templates/fmha_fwd.lua, which also picks the path (wgmma on sm_90a for
  * d = 64 and 128, else the portable mma path). Measured on H100 (docs/BENCHMARKS.md): on the
  * mma path, when 128-row tiles would give fewer than 4 CTAs per SM, 64-row tiles fill the GPU
- * better, and causal d=128 up to 4096 query rows also prefers them (runs 2-3). The wgmma path
- * keeps its 128-row tiles everywhere: one 64-row warpgroup per CTA was slower on every row of
- * run 5, small grids included. `sms` is 0 without a device. */
-static const char *tile_hint(const sparsek_attention_params *p, int sms, const char *arch) {
+ * better (runs 2-3). The wgmma path keeps its 128-row tiles everywhere: one 64-row warpgroup per
+ * CTA was slower on every row of run 5, small grids included. `sms` is 0 without a device;
+ * `mma` says the call asked for path=mma. */
+static const char *tile_hint(const sparsek_attention_params *p, int sms, const char *arch, int mma) {
     if (sms <= 0) return "";
     const long long ctas = (long long)p->batch * p->heads_q * ((p->seqlen_q + 127) / 128);
     const int small = ctas < 4LL * sms;
-    const int wgmma = !strcmp(arch, "sm_90a") && (p->head_dim == 64 || p->head_dim == 128);
-    if (wgmma) return "";
-    if (p->head_dim == 64 && small) return "m=64 n=128 warps=4 qregs=1";
-    if (p->head_dim == 128 && (small || (p->causal && p->seqlen_q <= 4096))) return "m=64 n=64 warps=4 qregs=1";
+    const int wgmma = !mma && !strcmp(arch, "sm_90a") && (p->head_dim == 64 || p->head_dim == 128);
+    if (wgmma || !small) return "";
+    if (p->head_dim == 64) return "m=64 n=128 warps=4 qregs=1";
+    if (p->head_dim == 128) return "m=64 n=64 warps=4 qregs=1";
     return "";
 }
 
-/* The config string for a call: the problem keys, then the caller's tile keys if given, else
- * the shape hint; keys left out take the family's "auto" heuristic (the tuner's buckets will
- * replace both). */
+/* Whether a tile config names a path and no tile key: "path=mma" alone asks for that path's
+ * default for the shape (the hint included), not for its fixed heuristic. */
+static int path_only(const char *tiles, int *mma) {
+    *mma = 0;
+    if (!tiles || !*tiles) return 1;
+    if (!strcmp(tiles, "path=mma")) { *mma = 1; return 1; }
+    return !strcmp(tiles, "path=wgmma") || !strcmp(tiles, "path=auto");
+}
+
+/* The config string for a call: the problem keys, then the caller's tile keys if given, then
+ * the shape hint unless the caller gave tile keys of their own; keys left out take the
+ * family's "auto" heuristic (tuned buckets replace both). */
 static sparsek_status config_for(const sparsek_attention_params *p, const char *tile_config, int sms,
                                  const char *arch, char *buf, size_t n, sk_err *err) {
-    const char *tiles = tile_config && *tile_config ? tile_config : tile_hint(p, sms, arch);
-    int w = snprintf(buf, n, "d=%d dtype=%s causal=%d%s%s", p->head_dim, p->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
-                     p->causal ? 1 : 0, *tiles ? " " : "", tiles);
+    int mma;
+    const char *asked = tile_config ? tile_config : "";
+    const char *hint = path_only(asked, &mma) ? tile_hint(p, sms, arch, mma) : "";
+    int w = snprintf(buf, n, "d=%d dtype=%s causal=%d%s%s%s%s", p->head_dim,
+                     p->dtype == SPARSEK_BF16 ? "bf16" : "fp16", p->causal ? 1 : 0, *asked ? " " : "", asked,
+                     *hint ? " " : "", hint);
     if (w < 0 || (size_t)w >= n)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "config does not fit in %zu bytes (tile_config too long?)", n);
     return SPARSEK_OK;

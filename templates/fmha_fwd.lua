@@ -58,23 +58,21 @@ local SMEM_LIMIT = ptx.SMEM_LIMIT
 -- Accumulator floats per thread we allow before the kernel would spill (of 255 registers).
 local MAX_ACC_REGS = 192
 
--- The heuristic default tile for a problem: the winners of the H100 sweeps of 2026-11-23
--- (docs/BENCHMARKS.md, runs 2 and 3) over the 16k-token grid, fitted to each arch's shared
--- memory. The tuner (next issue) replaces it per shape bucket.
---   d=64:  m=128 n=64, 4 warps (32 rows per warp), Q re-read from shared memory
---   d=96/128: m=128 n=128, 8 warps, 3 stages where 227 KB of shared memory allow it, else 2
+-- The heuristic default tile for a problem, from the H100 sweeps (docs/BENCHMARKS.md) over the
+-- 16k-token grid, fitted to each arch's shared memory. The tuner replaces it per shape bucket.
+--   d=64/96/128: m=128 n=64, 4 warps (32 rows per warp: each K/V fragment read from shared
+--     memory feeds two MMAs), 2 stages, Q re-read from shared memory; 96 KB of shared memory at
+--     d=128, so two CTAs share an SM (run 14: 1.08-1.16x FlashAttention-2 on every d=128
+--     grid row, where 8 warps x 16 rows with 3 stages, one CTA per SM, had been 0.9x)
 --   d=256: m=64 n=32, 4 warps, head-dim loop unrolled by 2 (the only one without spills)
 --   99 KB arches (sm_86/89/120): n=32 for d >= 96
 local function mma_heuristic(cfg, arch)
   local d = tonumber(cfg.d)
-  local big_smem = (SMEM_LIMIT[arch] or 0) >= 232448
   local t = { minblocks = "1", layout = (d % 64 == 0) and "swizzle" or "pad" }
-  if d == 64 then
-    t.m, t.n, t.warps, t.stages = "128", "64", "4", "2"
-  elseif d == 256 then
+  if d == 256 then
     t.m, t.n, t.warps, t.stages = "64", "32", "4", "2"
   else
-    t.m, t.n, t.warps, t.stages = "128", "128", "8", big_smem and "3" or "2"
+    t.m, t.n, t.warps, t.stages = "128", "64", "4", "2"
   end
   if (SMEM_LIMIT[arch] or 0) <= 101376 and d >= 96 then t.n, t.stages = "32", "2" end
   -- Q in registers costs (m/warps/16) * d/4 registers. The sweeps found it no faster once the

@@ -116,6 +116,8 @@ static inline unsigned __ballot_sync(unsigned, int pred) {
     for (int i = 0; i < 32; i++) b |= (all[i] ? 1u : 0u) << i;
     return b;
 }
+static inline int __any_sync(unsigned m, int pred) { return __ballot_sync(m, pred) != 0; }
+static inline int __all_sync(unsigned m, int pred) { return __ballot_sync(m, pred) == 0xffffffffu; }
 
 /* ---- vector and 16-bit types ---- */
 struct uint4 { unsigned x, y, z, w; };

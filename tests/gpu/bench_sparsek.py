@@ -291,10 +291,15 @@ def run(args):
     rows = []
     shapes = [(8192, 2048, 512), (32768, 2048, 512)] if args.quick else \
         [(s, k, w) for s in (8192, 32768, 131072) for (k, w) in ((2048, 512), (1024, 256))]
+    if args.decode_only:
+        shapes = []
     for (S, topk, window) in shapes:
         prefill(sk, S, topk, window, dt, rows, with_peers=not args.no_peers and (S < 131072 or not args.quick))
         torch.cuda.empty_cache()
-    for KV in ((32768,) if args.quick else (32768, 131072)):
+    kvs = (32768,) if args.quick else (32768, 131072)
+    if args.kv:
+        kvs = tuple(int(x) for x in args.kv.split(","))
+    for KV in kvs:
         decode(sk, KV, dt, rows)
         torch.cuda.empty_cache()
     meta = dict(device=dev.name, sms=dev.multi_processor_count, torch=torch.__version__,
@@ -326,5 +331,7 @@ if __name__ == "__main__":
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peers", action="store_true", help="skip dense, cuDNN and Flex timings")
+    ap.add_argument("--decode-only", action="store_true", help="only the decode rows (e.g. under a profiler)")
+    ap.add_argument("--kv", help="comma-separated KV lengths of the decode rows (default 32768,131072)")
     ap.add_argument("--tiles", help="tile keys of the sparse prefill kernel, e.g. 'path=mma' (default: the library's choice)")
     run(ap.parse_args())
