@@ -33,12 +33,12 @@ typedef struct sk_sparsek_attn_params {
     const int *tile_count;
     float *part_o, *part_lse;
     int seqlen_q, seqlen_k, heads_q, heads_kv, group, window;
-    int ntiles, tile_cap, sel_rows, nsplit, blocks_per_split, row_tiles;
+    int ntiles, tile_cap, sel_rows, nsplit, row_tiles;
     float scale_log2;
 } sk_sparsek_attn_params;
 
 _Static_assert(sizeof(sk_sparsek_select_params) == 88, "select params layout changed: update the template too");
-_Static_assert(sizeof(sk_sparsek_attn_params) == 240, "attention params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_attn_params) == 232, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
 enum {
@@ -95,7 +95,6 @@ static int decode_n(const sparsek_attention_params *p) { return p->head_dim >= 2
 typedef struct sk_sparse_plan {
     sparsek_sparse_scratch_layout lay;
     int topk, window;       /* clamped to Sk: the same selection, and no int overflow in the kernels */
-    int row_tiles, blocks_per_split;
 } sk_sparse_plan;
 
 static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_plan *pl, sk_err *err) {
@@ -114,7 +113,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     const size_t tiles = bh * (size_t)L->ntiles;
     if (L->decode) {
         const int g = p->heads_q / p->heads_kv, m = decode_m(p), n = decode_n(p);
-        pl->row_tiles = cdiv(sq * g, m);
+        const int row_tiles = cdiv(sq * g, m);
         /* Blocks of the group's tile: gathered |A| + |B| keys, then the window band (as the kernel
          * counts them for its first row tile, the longest). */
         const int n0 = sk - sq - pl->window + 1 > 0 ? sk - sq - pl->window + 1 : 0;
@@ -122,12 +121,14 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
         const int gathered = (n0 < pl->topk ? n0 : pl->topk) + (nlast - n0);
         const int pf = sk - sq, band_lo = pf - pl->window + 1 > 0 ? pf - pl->window + 1 : 0;
         const int total = cdiv(gathered, n) + cdiv(sk - 1 - band_lo + 1, n);
-        /* Splits per group so that about SK_DECODE_CTAS CTAs run, at most one per key block. */
-        const size_t groups = bh * (size_t)pl->row_tiles;
+        /* Splits per group so that about SK_DECODE_CTAS CTAs run, at most one per key block of
+         * the default tiles (the kernel divides each row tile's blocks into nsplit runs; other
+         * tiles asked through forward_with keep this nsplit, so the scratch size stays a
+         * function of the shape). */
+        const size_t groups = bh * (size_t)row_tiles;
         int want = groups >= SK_DECODE_CTAS ? 1 : cdiv(SK_DECODE_CTAS, (int)groups);
         if (want > total) want = total;
-        pl->blocks_per_split = cdiv(total, want);
-        L->nsplit = cdiv(total, pl->blocks_per_split);
+        L->nsplit = cdiv(total, cdiv(total, want));
     }
     /* Sizes: the largest is B*Hkv*ntiles*tile_cap*4, well inside size_t for any int dims. */
     size_t off = 0;
@@ -254,27 +255,31 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
         .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_q = p->heads_q, .heads_kv = p->heads_kv,
         .group = p->heads_q / p->heads_kv, .window = pl.window,
         .ntiles = L->ntiles, .tile_cap = L->tile_cap, .sel_rows = L->tile_rows, .nsplit = L->nsplit,
-        .blocks_per_split = pl.blocks_per_split, .row_tiles = pl.row_tiles,
         .scale_log2 = scale * 1.4426950408889634f,
     };
-    char config[256];
+    /* The kernel's config: the problem keys, then the caller's tile keys (prefill: sparsek_fwd;
+     * decode: sparsek_decode), else decode's rows and keys per block for the shape. */
+    char config[256], tiles[64];
+    const int asked = tile_config && *tile_config;
+    snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), decode_n(p));
+    const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim, dtype_name(p->dtype),
+                           weight_name(sp->weight), asked || L->decode ? " " : "",
+                           asked ? tile_config : (L->decode ? tiles : ""));
+    if (w < 0 || (size_t)w >= sizeof config)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
     const sk_kernel *k = NULL;
     if (!L->decode) {
-        const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim,
-                               dtype_name(p->dtype), weight_name(sp->weight), tile_config && *tile_config ? " " : "",
-                               tile_config ? tile_config : "");
-        if (w < 0 || (size_t)w >= sizeof config)
-            return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
         st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
         if (!st) st = sk_rt_launch(rt, k, vars, 3, &kp, (CUstream)stream, err);
         return st;
     }
-    snprintf(config, sizeof config, "d=%d dtype=%s weight=%s m=%d n=%d", p->head_dim, dtype_name(p->dtype),
-             weight_name(sp->weight), decode_m(p), decode_n(p));
     st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);
-    const sk_gridvar dvars[] = {{"nsplit", L->nsplit}, {"hkv", p->heads_kv}, {"rt", pl.row_tiles}, {"b", p->batch}};
-    if (!st) st = sk_rt_launch(rt, k, dvars, 4, &kp, (CUstream)stream, err);
+    if (st) return st;
+    /* The decode kernel runs one warp per 16 (position, head) rows: its block gives its rows. */
+    kp.row_tiles = cdiv(p->seqlen_q * kp.group, (int)k->block[0] / 2);
+    const sk_gridvar dvars[] = {{"nsplit", L->nsplit}, {"hkv", p->heads_kv}, {"rt", kp.row_tiles}, {"b", p->batch}};
+    st = sk_rt_launch(rt, k, dvars, 4, &kp, (CUstream)stream, err);
     if (st) return st;
     snprintf(config, sizeof config, "d=%d dtype=%s phase=combine", p->head_dim, dtype_name(p->dtype));
     st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);

@@ -371,10 +371,11 @@ SPARSEK_API sparsek_status sparsek_sparse_attention_scratch_layout(sparsek_runti
 SPARSEK_API sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt,
                                                             const sparsek_sparse_attention_params *p,
                                                             void *scratch, size_t scratch_bytes, void *stream);
-/* As sparsek_sparse_attention_forward, with tile keys of your choice for the prefill kernel
- * (family sparsek_fwd, e.g. "path=mma" or "n=128 stages=3"; NULL or "": the default choice).
- * For benchmarks, the tuner and checking one kernel path on a device whose default is another;
- * decode calls (the sparsek_decode family) ignore it. */
+/* As sparsek_sparse_attention_forward, with tile keys of your choice for the attention kernel
+ * the call runs: prefill calls take keys of the sparsek_fwd family (e.g. "path=mma" or
+ * "n=128 stages=3"), decode calls (sparsek_sparse_scratch_layout.decode) keys of the
+ * sparsek_decode family ("m=64 n=32 stages=4"); NULL or "": the default choice. For benchmarks,
+ * the tuner and checking one kernel path on a device whose default is another. */
 SPARSEK_API sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt,
                                                                  const sparsek_sparse_attention_params *p,
                                                                  void *scratch, size_t scratch_bytes,

@@ -136,8 +136,9 @@ static void *ref_worker(void *arg) {
     return NULL;
 }
 
-/* --tiles: tile keys of the prefill kernel for every call (e.g. "path=mma"); NULL: the default. */
-static const char *tiles;
+/* --tiles: tile keys of the prefill kernel for every prefill call (e.g. "path=mma"); --decode-tiles:
+ * of the decode kernel for every decode call (e.g. "m=64 n=32"); NULL: the default. */
+static const char *tiles, *decode_tiles;
 
 static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     sparsek_sparse_attention_params sp;
@@ -186,7 +187,8 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     p->q = (void *)dq; p->k = (void *)dk; p->v = (void *)dv; p->o = (void *)dout; p->lse = (float *)dl;
     sp.scores = (const float *)du;
     int fail = 0;
-    sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, tiles, NULL);
+    sparsek_status st =
+        sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, L.decode ? decode_tiles : tiles, NULL);
     if (st != SPARSEK_OK) {
         fprintf(stderr, "sparsek_sparse_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
         fail = 1;
@@ -329,10 +331,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
+        else if (!strcmp(argv[i], "--decode-tiles") && i + 1 < argc) decode_tiles = argv[++i];
         else if (!strcmp(argv[i], "--max-sq") && i + 1 < argc) max_sq = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] "
-                            "[--no-fixed] [--tiles CFG] [-v]\n", argv[0]);
+                            "[--no-fixed] [--tiles CFG] [--decode-tiles CFG] [-v]\n", argv[0]);
             return 2;
         }
     }
