@@ -48,6 +48,7 @@ enum {
     SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
     SK_SPLIT_MIN_CTAS = 264, /* ... and Sq <= SK_SEL_ROWS when prefill would launch fewer CTAs (2 per
                                H100 SM): a short chunk against a long cache fills the GPU by splitting keys */
+    SK_DECODE_N = 32,       /* decode: keys per pipeline step */
     SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
 };
 
@@ -84,12 +85,13 @@ static sparsek_status check_params(const sparsek_sparse_attention_params *sp, in
 static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 static int cdiv(int a, int b) { return (a + b - 1) / b; }
 
-/* The decode kernel's rows per CTA (16, 32 or 64) and keys per block for a shape. */
+/* The decode kernel's rows per CTA (16, 32 or 64) for a shape; its keys per block are
+ * SK_DECODE_N (32: the fastest at D=128 on H100, docs/BENCHMARKS.md run 16, 3% ahead of 64). */
 static int decode_m(const sparsek_attention_params *p) {
     const int rows = p->seqlen_q * (p->heads_q / p->heads_kv);
     return rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
 }
-static int decode_n(const sparsek_attention_params *p) { return p->head_dim >= 256 ? 32 : 64; }
+
 
 /* The whole plan of a call, from the shape alone (the scratch size must not depend on the device). */
 typedef struct sk_sparse_plan {
@@ -112,7 +114,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     const size_t bh = (size_t)p->batch * p->heads_kv, bhq = (size_t)p->batch * p->heads_q;
     const size_t tiles = bh * (size_t)L->ntiles;
     if (L->decode) {
-        const int g = p->heads_q / p->heads_kv, m = decode_m(p), n = decode_n(p);
+        const int g = p->heads_q / p->heads_kv, m = decode_m(p), n = SK_DECODE_N;
         const int row_tiles = cdiv(sq * g, m);
         /* Blocks of the group's tile: gathered |A| + |B| keys, then the window band (as the kernel
          * counts them for its first row tile, the longest). */
@@ -261,7 +263,7 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
      * decode: sparsek_decode), else decode's rows and keys per block for the shape. */
     char config[256], tiles[64];
     const int asked = tile_config && *tile_config;
-    snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), decode_n(p));
+    snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), SK_DECODE_N);
     const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim, dtype_name(p->dtype),
                            weight_name(sp->weight), asked || L->decode ? " " : "",
                            asked ? tile_config : (L->decode ? tiles : ""));

@@ -60,10 +60,12 @@ local MAX_ACC_REGS = 192
 
 -- The heuristic default tile for a problem, from the H100 sweeps (docs/BENCHMARKS.md) over the
 -- 16k-token grid, fitted to each arch's shared memory. The tuner replaces it per shape bucket.
---   d=64/96/128: m=128 n=64, 4 warps (32 rows per warp: each K/V fragment read from shared
---     memory feeds two MMAs), 2 stages, Q re-read from shared memory; 96 KB of shared memory at
---     d=128, so two CTAs share an SM (run 14: 1.08-1.16x FlashAttention-2 on every d=128
---     grid row, where 8 warps x 16 rows with 3 stages, one CTA per SM, had been 0.9x)
+--   d=64/96/128: m=128, 4 warps (32 rows per warp: each K/V fragment read from shared memory
+--     feeds two MMAs), 2 stages, Q re-read from shared memory, two CTAs per SM; 128-key blocks
+--     at d=64, 64-key blocks at d=96/128 (run 14: 1.08-1.16x FlashAttention-2 on every d=128
+--     grid row, where 8 warps x 16 rows with 3 stages, one CTA per SM, had been 0.9x; run 16:
+--     n=128 at d=64 1.04-1.19x on every d=64 grid row, n=64 there 0.98-1.15x). From sm_100 on
+--     (not measured) d=64 takes n=64: ptxas spills about 100 bytes there with n=128.
 --   d=256: m=64 n=32, 4 warps, head-dim loop unrolled by 2 (the only one without spills)
 --   99 KB arches (sm_86/89/120): n=32 for d >= 96
 local function mma_heuristic(cfg, arch)
@@ -72,7 +74,8 @@ local function mma_heuristic(cfg, arch)
   if d == 256 then
     t.m, t.n, t.warps, t.stages = "64", "32", "4", "2"
   else
-    t.m, t.n, t.warps, t.stages = "128", "64", "4", "2"
+    local wide = d == 64 and ptx.arch_number(arch) < 100
+    t.m, t.n, t.warps, t.stages = "128", wide and "128" or "64", "4", "2"
   end
   if (SMEM_LIMIT[arch] or 0) <= 101376 and d >= 96 then t.n, t.stages = "32", "2" end
   -- Q in registers costs (m/warps/16) * d/4 registers. The sweeps found it no faster once the
