@@ -45,6 +45,7 @@ static const entry g_entries[] = {
     E(cuMemcpyHtoD, 3020),                 /* _v2 */
     E(cuMemcpyDtoH, 3020),                 /* _v2 */
     E(cuMemsetD8, 3020),                   /* _v2 */
+    E(cuMemsetD32Async, 3020),
     E(cuCtxSynchronize, 2000),             /* not 13000: that one takes a CUcontext */
     E(cuStreamSynchronize, 2000),
     E(cuEventCreate, 2000),

@@ -1,13 +1,15 @@
 /* sk_sparsek.c — SparseK sparse attention on the GPU: argument checks, the scratch layout,
  * kernel choice and the launches (selection, then prefill or decode + combine). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sk_attn_check.h"
 #include "sk_runtime.h"
 
-/* Must match struct SelectParams in templates/sparsek_select.cut. */
+/* Must match struct SelectParams in templates/sparsek_select_params.cut. */
 typedef struct sk_sparsek_select_params {
     const float *u;
     long long u_batch_stride, u_head_stride;
@@ -16,6 +18,11 @@ typedef struct sk_sparsek_select_params {
     float *tile_u;
     int *tile_count;
     int seqlen_q, seqlen_k, heads_kv, topk, window, ntiles, tile_cap;
+    int nchunk;         /* the split selection (phases hist, compact, finish) from here on */
+    int *hist;
+    int *chunk_count;
+    int *top_idx;
+    float *tau_u;
 } sk_sparsek_select_params;
 
 /* Must match struct SparseAttnParams in templates/sparsek_params.cut. */
@@ -37,7 +44,7 @@ typedef struct sk_sparsek_attn_params {
     float scale_log2;
 } sk_sparsek_attn_params;
 
-_Static_assert(sizeof(sk_sparsek_select_params) == 88, "select params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_select_params) == 120, "select params layout changed: update the template too");
 _Static_assert(sizeof(sk_sparsek_attn_params) == 232, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
@@ -50,6 +57,15 @@ enum {
                                H100 SM): a short chunk against a long cache fills the GPU by splitting keys */
     SK_DECODE_N = 32,       /* decode: keys per pipeline step */
     SK_DECODE_CTAS = 512,   /* decode: aim for about this many CTAs (4 per SM on a 132-SM H100) */
+    /* The split selection (templates/sparsek_select.lua, phases hist, compact, finish): */
+    SK_SPLIT_SEL_TILES = 132,       /* taken when B * Hkv * ntiles is below this (one CTA per tile
+                                       would leave SMs idle) ... */
+    SK_SPLIT_SEL_MIN_PREFIX = 16384, /* ... and the longest tile prefix has this many keys or more */
+    SK_SPLIT_SEL_CTAS = 512,        /* chunks as small as it takes for this many CTAs per pass ... */
+    SK_SPLIT_SEL_MIN_CHUNK = 1024,  /* ... down to this (the family's chunk values: 1024 .. 8192) */
+    SK_SPLIT_SEL_MAX_CHUNK = 8192,
+    SK_SPLIT_SEL_MAX_CHUNKS = 256,  /* MAX_CHUNKS of templates/sparsek_select.lua */
+    SK_SEL_HIST_STRIDE = 2080,      /* HIST_STRIDE of templates/sparsek_select_params.cut */
 };
 
 
@@ -93,6 +109,34 @@ static int decode_m(const sparsek_attention_params *p) {
 }
 
 
+/* The shortest longest-tile-prefix that takes the split selection. $SPARSEK_SELECT_SPLIT_MIN
+ * overrides SK_SPLIT_SEL_MIN_PREFIX: a test knob (tests/emu/run.sh lowers it so that the CPU
+ * emulator reaches the split path with small shapes); production leaves it unset. */
+static int split_min_prefix(void) {
+    const char *e = getenv("SPARSEK_SELECT_SPLIT_MIN");
+    if (e && *e) {
+        char *end;
+        const long v = strtol(e, &end, 10);
+        if (*end == 0 && v >= 1 && v <= INT_MAX) return (int)v;
+    }
+    return SK_SPLIT_SEL_MIN_PREFIX;
+}
+
+/* Chooses the split selection for few tiles with long prefixes (decode: one tile per batch and
+ * KV head) and its chunk length: select_chunk stays 0 for the one-kernel selection. */
+static void plan_select_split(const sparsek_attention_params *p, int topk, int window,
+                              sparsek_sparse_scratch_layout *L) {
+    const long long tiles = (long long)p->batch * p->heads_kv * L->ntiles;
+    const int pos0 = p->seqlen_k - p->seqlen_q + (L->ntiles - 1) * L->tile_rows;   /* the last tile's first row */
+    const int n0 = pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;                 /* its prefix: the longest */
+    if (tiles >= SK_SPLIT_SEL_TILES || n0 < split_min_prefix() || n0 <= topk) return;
+    int chunk = SK_SPLIT_SEL_MAX_CHUNK;
+    while (chunk > SK_SPLIT_SEL_MIN_CHUNK && tiles * cdiv(n0, chunk) < SK_SPLIT_SEL_CTAS) chunk /= 2;
+    if (cdiv(n0, chunk) > SK_SPLIT_SEL_MAX_CHUNKS) return;   /* beyond 2M keys: one kernel */
+    L->select_chunk = chunk;
+    L->select_nchunk = cdiv(n0, chunk);
+}
+
 /* The whole plan of a call, from the shape alone (the scratch size must not depend on the device). */
 typedef struct sk_sparse_plan {
     sparsek_sparse_scratch_layout lay;
@@ -111,6 +155,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     L->tile_rows = !L->decode && sk > SK_LONG ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
     L->ntiles = cdiv(sq, L->tile_rows);
     L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
+    plan_select_split(p, pl->topk, pl->window, L);
     const size_t bh = (size_t)p->batch * p->heads_kv, bhq = (size_t)p->batch * p->heads_q;
     const size_t tiles = bh * (size_t)L->ntiles;
     if (L->decode) {
@@ -146,6 +191,15 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     if (L->decode) off = align256(off + bhq * (size_t)sq * L->nsplit * p->head_dim * 4);
     L->partial_lse_offset = off;
     if (L->decode) off = align256(off + bhq * (size_t)sq * L->nsplit * 4);
+    const size_t list = tiles * (size_t)L->select_nchunk * (size_t)L->select_chunk; /* 0 without the split */
+    L->select_hist_offset = off;
+    if (L->select_chunk) off = align256(off + tiles * SK_SEL_HIST_STRIDE * 4);
+    L->select_count_offset = off;
+    off = align256(off + tiles * (size_t)L->select_nchunk * 4);
+    L->select_top_offset = off;
+    off = align256(off + list * 4);
+    L->select_tau_offset = off;
+    off = align256(off + list * 4);
     L->bytes = off;
     (void)err;
     return SPARSEK_OK;
@@ -196,27 +250,51 @@ static const char *weight_name(sparsek_weight_mode w) {
     return w == SPARSEK_WEIGHT_HARD ? "hard" : (w == SPARSEK_WEIGHT_KV ? "kv" : "gate");
 }
 
-/* The selection launch (the device is ready). The score buffer for tau (hcap) must hold the
- * prefix scores within 1 of the tile's thetas (about 30% of the prefix for normal scores at
- * k/S = 1/16, 12.5% at 1/64) or a slow exact path re-reads them from global memory: few tiles
- * (decode, short prefill) get the largest buffer (the SMs have room), long prefixes a larger one
- * at one CTA per SM. */
+/* Gets the kernel of one sparsek_select config and launches it. */
+static sparsek_status launch_select_kernel(sparsek_runtime *rt, const char *config, const sk_gridvar *vars, int nvars,
+                                           sk_sparsek_select_params *kp, CUstream stream, sk_err *err) {
+    const sk_kernel *k = NULL;
+    sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
+    if (!st) st = sk_rt_launch(rt, k, vars, nvars, kp, stream, err);
+    return st;
+}
+
+/* The split selection's first two phases: zero the tile histograms, count the top digits of the
+ * prefixes (hist), write the top and tau lists (compact); the finish phase follows. */
+static sparsek_status launch_select_lists(sparsek_runtime *rt, const sparsek_attention_params *p,
+                                          const sparsek_sparse_scratch_layout *L, sk_sparsek_select_params *kp,
+                                          CUstream stream, sk_err *err) {
+    const size_t tiles = (size_t)p->batch * p->heads_kv * L->ntiles;
+    sparsek_status st = sk_cuda_check(&rt->cu, rt->cu.cuMemsetD32Async((CUdeviceptr)kp->hist, 0,
+                                                                       tiles * SK_SEL_HIST_STRIDE, stream),
+                                      "cuMemsetD32Async (selection histograms)", err);
+    if (st) return st;
+    const sk_gridvar vars[] = {{"nchunk", L->select_nchunk}, {"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
+    char config[128];
+    snprintf(config, sizeof config, "phase=hist rows=%d threads=256 chunk=%d", L->tile_rows, L->select_chunk);
+    st = launch_select_kernel(rt, config, vars, 4, kp, stream, err);
+    if (st) return st;
+    snprintf(config, sizeof config, "phase=compact rows=%d threads=256 chunk=%d", L->tile_rows, L->select_chunk);
+    return launch_select_kernel(rt, config, vars, 4, kp, stream, err);
+}
+
+/* The selection launches (the device is ready): one kernel (phase=full), or for few tiles with
+ * long prefixes the split selection (hist, compact, then finish: templates/sparsek_select.lua).
+ * The score buffer for tau (hcap) must hold the prefix scores within 1 of the tile's thetas
+ * (about 30% of the prefix for normal scores at k/S = 1/16, 12.5% at 1/64) or a slow exact path
+ * re-reads them from global memory: few tiles (decode, short prefill) get the largest buffer (the
+ * SMs have room), long prefixes a larger one at one CTA per SM. */
 static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
                                     const sk_sparse_plan *pl, char *scratch, CUstream stream, sk_err *err) {
     const sparsek_attention_params *p = &sp->base;
-    const long long tiles = (long long)p->batch * p->heads_kv * pl->lay.ntiles;
+    const sparsek_sparse_scratch_layout *L = &pl->lay;
+    const long long tiles = (long long)p->batch * p->heads_kv * L->ntiles;
     const int big_smem = rt->info.max_smem_optin >= 200 * 1024, mid_smem = rt->info.max_smem_optin >= 120 * 1024;
     const int few = tiles < rt->info.sm_count;   /* decode, short prefill: one CTA scans a whole prefix */
     const char *hcap = !mid_smem ? "8192"
                      : (few && big_smem) ? "40960"
                      : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
-    char config[128];
-    const int rows = pl->lay.tile_rows;
-    snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, few || rows > 128 ? 512 : 256);
-    const sk_kernel *k = NULL;
-    sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
-    if (st) return st;
-    const sparsek_sparse_scratch_layout *L = &pl->lay;
+    const int rows = L->tile_rows;
     sk_sparsek_select_params kp = {
         .u = sp->scores, .u_batch_stride = sp->score_stride[0], .u_head_stride = sp->score_stride[1],
         .rows = scratch + L->rows_offset,
@@ -225,9 +303,24 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         .tile_count = (int *)(scratch + L->tile_count_offset),
         .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_kv = p->heads_kv,
         .topk = pl->topk, .window = pl->window, .ntiles = L->ntiles, .tile_cap = L->tile_cap,
+        .nchunk = L->select_nchunk,
+        .hist = (int *)(scratch + L->select_hist_offset),
+        .chunk_count = (int *)(scratch + L->select_count_offset),
+        .top_idx = (int *)(scratch + L->select_top_offset),
+        .tau_u = (float *)(scratch + L->select_tau_offset),
     };
+    char config[128];
+    const int threads = few || rows > 128 ? 512 : 256;
+    if (L->select_chunk) {
+        sparsek_status st = launch_select_lists(rt, p, L, &kp, stream, err);
+        if (st) return st;
+        snprintf(config, sizeof config, "phase=finish rows=%d hcap=%s threads=%d chunk=%d", rows, hcap, threads,
+                 L->select_chunk);
+    } else {
+        snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, threads);
+    }
     const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
-    return sk_rt_launch(rt, k, vars, 3, &kp, stream, err);
+    return launch_select_kernel(rt, config, vars, 3, &kp, stream, err);
 }
 
 /* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */

@@ -351,6 +351,18 @@ typedef struct sparsek_sparse_scratch_layout {
     int decode;                /* 1: the split-KV decode path (Sq <= 16, or Sq <= 128 when the
                                   prefill kernel would launch fewer than 264 CTAs) */
     int nsplit;                /* decode: CTAs splitting each group's keys */
+    /* The split selection (few tiles, long prefixes: select_chunk > 0): the tile prefixes' passes
+     * run over select_nchunk chunks of select_chunk keys each, on many CTAs; 0 bytes otherwise.
+     * Per tile (index [B, Hkv, ntiles]): */
+    size_t select_hist_offset;  /* int32 [.., 2080]: top-digit counts of the prefix's scores (2048),
+                                   then the tau list's length; zeroed by each call */
+    size_t select_count_offset; /* int32 [.., select_nchunk]: top-list keys per chunk */
+    size_t select_top_offset;   /* int32 [.., select_nchunk * select_chunk]: the top list (keys
+                                   that may be in the top k), chunk c's ascending from c * select_chunk */
+    size_t select_tau_offset;   /* float [.., select_nchunk * select_chunk]: the tau list (scores
+                                   within reach of tau), packed */
+    int select_chunk;           /* keys per chunk; 0: the one-kernel selection */
+    int select_nchunk;          /* chunks covering the longest tile prefix */
 } sparsek_sparse_scratch_layout;
 
 /* Scratch bytes (and the full layout) sparsek_sparse_attention_forward needs for `p`. They depend

@@ -16,6 +16,20 @@
 --      clamps (bucket suffix sums + the two partial buckets + the row's new keys) by
 --      safeguarded Newton (a few evaluations), bisection as the fallback.
 -- CUDA cores only (no tensor cores): the same text serves every arch from sm_80.
+--
+-- phase=full (the default) is that one kernel. With few tiles and long prefixes (decode: one tile
+-- per batch and KV head) one CTA per tile reading the whole prefix several times is bound by
+-- one SM's bandwidth, so the runtime splits the prefix passes over many CTAs (chunks of `chunk`
+-- keys), three launches on one stream (templates/sparsek_select_split.cut, then this one):
+--   hist     grid (nchunk, Hkv*ntiles, B): counts the top 11-bit digit of score_key(u) over the
+--            tile prefix into one histogram per tile (shared memory, then global atomics into a
+--            histogram the runtime zeroed with cuMemsetD32Async);
+--   compact  same grid: every CTA finds the bin d of the prefix's k-th key and L = (lowest
+--            score of bin d) - 1 from the histogram, and writes from its chunk the top list (keys
+--            of digit >= d, ascending: a region per chunk) and the tau list (scores > L, packed);
+--   finish   grid as full: the same algorithm with the top list as the source of theta0 and the
+--            gathered set, the tau list as the source of tau (exact: every key outside the top
+--            list is below the top k, every score <= L adds 0 to each row's sum of clamps).
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")
@@ -28,16 +42,28 @@ local family = {
     { name = "threads", default = "256",   values = { "128", "256", "512" }, doc = "threads per CTA" },
     { name = "hcap",    default = "16384", values = { "4096", "8192", "16384", "24576", "32768", "40960" },
       doc = "scores kept in shared memory for tau (more: a slower exact path re-reads global memory)" },
+    { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish" },
+      doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes" },
+    { name = "chunk",   default = "4096",  values = { "1024", "2048", "4096", "8192" },
+      doc = "split phases: prefix keys per CTA of hist and compact" },
   },
 }
 
 local BINS = 2048       -- radix digit bins and tau buckets
 local SEL_CAP = 2048    -- radix candidates compacted into shared memory once this few remain
+local MAX_CHUNKS = 256  -- chunks per tile prefix in the split phases (runtime/sk_sparsek.c keeps to it)
+
+-- Keys a phase does not use take their defaults, so one kernel has one canonical config.
+function family.resolve(cfg, arch)
+  if cfg.phase == "full" then cfg.chunk = "4096" end
+  if cfg.phase == "hist" or cfg.phase == "compact" then cfg.hcap = "16384" end
+  return cfg
+end
 
 function family.validate(cfg, arch)
   if ptx.arch_number(arch) < 80 then return "sparsek_select needs sm_80 or newer" end
   local rows, threads = tonumber(cfg.rows), tonumber(cfg.threads)
-  if threads < 2 * rows then
+  if (cfg.phase == "full" or cfg.phase == "finish") and threads < 2 * rows then
     return ("threads=%d must be at least 2*rows=%d (one thread per sorted slot)"):format(threads, 2 * rows)
   end
   return nil
@@ -46,26 +72,40 @@ end
 local function shape(cfg)
   local hcap = tonumber(cfg.hcap)
   local dyn = math.max(hcap * 4, SEL_CAP * 8)
-  return { rows = tonumber(cfg.rows), threads = tonumber(cfg.threads), hcap = hcap, smem = dyn }
+  return { rows = tonumber(cfg.rows), threads = tonumber(cfg.threads), hcap = hcap, smem = dyn,
+           chunk = tonumber(cfg.chunk) }
+end
+
+-- The kernel name states the phase and the keys it uses.
+local function kernel_name(phase, s)
+  if phase == "full" then return ("sparsek_select_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
+  if phase == "finish" then
+    return ("sparsek_select_finish_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
+  end
+  return ("sparsek_select_%s_r%d_t%d_c%d"):format(phase, s.rows, s.threads, s.chunk)
 end
 
 function family.generate(cfg, arch, ctx)
   local s = shape(cfg)
-  local name = ("sparsek_select_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap)
+  local phase = cfg.phase
+  local name = kernel_name(phase, s)
   local env = {
     rows = s.rows, threads = s.threads, hcap = s.hcap, bins = BINS, sel_cap = SEL_CAP,
-    kernel_name = name,
+    chunk = s.chunk, max_chunks = MAX_CHUNKS, phase = phase, kernel_name = name,
   }
   env.common = template.render("templates/sparsek_common.cut", env)
-  local path = "templates/sparsek_select.cut"
+  env.params = template.render("templates/sparsek_select_params.cut", env)
+  env.lib = template.render("templates/sparsek_select_lib.cut", env)
+  local split = phase == "hist" or phase == "compact"
+  local path = split and "templates/sparsek_select_split.cut" or "templates/sparsek_select.cut"
   return {
     template = path,
     source = template.render(path, env),
     kernel_name = name,
-    grid = ("cdiv(sq,%d) hkv b"):format(s.rows),
+    grid = split and ("nchunk hkv*cdiv(sq,%d) b"):format(s.rows) or ("cdiv(sq,%d) hkv b"):format(s.rows),
     block = { s.threads, 1, 1 },
     cluster = { 1, 1, 1 },
-    smem = s.smem,
+    smem = split and 0 or s.smem,
   }
 end
 

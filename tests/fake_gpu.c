@@ -69,6 +69,11 @@ static CUresult f_free(CUdeviceptr p) { free((void *)p); return CUDA_SUCCESS; }
 static CUresult f_htod(CUdeviceptr d, const void *s, size_t n) { memcpy((void *)d, s, n); return CUDA_SUCCESS; }
 static CUresult f_dtoh(void *d, CUdeviceptr s, size_t n) { memcpy(d, (const void *)s, n); return CUDA_SUCCESS; }
 static CUresult f_memset(CUdeviceptr d, unsigned char v, size_t n) { memset((void *)d, v, n); return CUDA_SUCCESS; }
+static CUresult f_memset32(CUdeviceptr d, unsigned v, size_t n, CUstream s) {
+    (void)s;
+    for (size_t i = 0; i < n; i++) ((unsigned *)d)[i] = v;
+    return CUDA_SUCCESS;
+}
 static CUresult f_evcreate(CUevent *e, unsigned f) { *e = (CUevent)calloc(1, sizeof(double)); return CUDA_SUCCESS; }
 static CUresult f_evdestroy(CUevent e) { free(e); return CUDA_SUCCESS; }
 static CUresult f_evrecord(CUevent e, CUstream s) { *(double *)e = clock_us; return CUDA_SUCCESS; }
@@ -140,7 +145,8 @@ CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int ver, cuuint64_t fl
         {"cuKernelGetFunction", (void *)f_getfunc}, {"cuLaunchKernelEx", (void *)f_launch},
         {"cuMemAlloc", (void *)f_alloc},           {"cuMemFree", (void *)f_free},
         {"cuMemcpyHtoD", (void *)f_htod},          {"cuMemcpyDtoH", (void *)f_dtoh},
-        {"cuMemsetD8", (void *)f_memset},          {"cuEventCreate", (void *)f_evcreate},
+        {"cuMemsetD8", (void *)f_memset},          {"cuMemsetD32Async", (void *)f_memset32},
+        {"cuEventCreate", (void *)f_evcreate},
         {"cuEventDestroy", (void *)f_evdestroy},   {"cuEventRecord", (void *)f_evrecord},
         {"cuEventElapsedTime", (void *)f_elapsed}, {"cuEventQuery", (void *)f_evquery},
     };

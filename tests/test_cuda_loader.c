@@ -262,7 +262,7 @@ static void test_fake_driver(void **state) {
         "cuDevicePrimaryCtxRelease:11000:0 ", "cuLibraryLoadData:12000:0 ", "cuKernelGetFunction:12000:0 ",
         "cuLaunchKernelEx:11060:0 ", "cuMemAlloc:3020:0 ", "cuMemcpyHtoD:3020:0 ", "cuMemcpyDtoH:3020:0 ",
         "cuCtxSynchronize:2000:0 ", "cuEventDestroy:4000:0 ", "cuEventElapsedTime:12080:0 ",
-        "cuEventQuery:2000:0 ",
+        "cuEventQuery:2000:0 ", "cuMemsetD32Async:3020:0 ",
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         if (!strstr(requests, expect[i])) fprintf(stderr, "missing %s in %s\n", expect[i], requests);

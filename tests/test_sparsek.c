@@ -1,12 +1,14 @@
 /* test_sparsek.c — the SparseK GPU path without a GPU:
+ *   - the lists of the split selection (phases hist and compact: the top list holds the prefix's
+ *     top k, the tau list every score that can matter to a row's tau) against the reference;
  *   - the selection algorithm of templates/sparsek_select.cut (pivot a0, the sorted short list
  *     each row's theta is read from, the bucketed bisection for tau) run as a C model against
  *     the float64 reference, tile by tile, with the attention kernels' per-key rule (selected iff
  *     j < ncand and (u, j) >= (theta, theta_index), weight from tau - theta);
  *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select};
  *   - the scratch layout arithmetic;
- *   - generation of the three families (defaults alone, deterministic, banner) and NVRTC
- *     compiles for sm_80, sm_90a and sm_100a with no spills. */
+ *   - generation of the three families (defaults alone, deterministic, banner; the selection's
+ *     phases) and NVRTC compiles for sm_80, sm_90a and sm_100a with no spills. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -276,6 +278,69 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
     free(u); free(g); free(rk); free(sel); free(mine); free(wt); free(mw);
 }
 
+/* ---- the split selection's lists, in C (templates/sparsek_select_split.cut) ------------------ */
+
+/* What the compact phase writes for a prefix [0, n0): the indices whose top digit reaches the bin
+ * d holding the prefix's min(k, n0)-th key (ascending), and the scores above L = (lowest score of
+ * bin d) - 1. Returns L. */
+static double split_lists(const float *u, int n0, int k, int *top, int *ntop, int *tau, int *ntau) {
+    static int hist[BINS];
+    memset(hist, 0, sizeof hist);
+    for (int j = 0; j < n0; j++) hist[score_key(u[j]) >> 21]++;
+    const int kk = k < n0 ? k : n0;
+    int d = BINS - 1, above = 0;
+    while (d > 0 && above + hist[d] < kk) above += hist[d--];
+    const unsigned dlo = (unsigned)d << 21;
+    const float lowest = key_score((key64)dlo << 32);
+    const double L = isfinite(lowest) ? (double)lowest - 1.0 : -1e300;
+    *ntop = *ntau = 0;
+    for (int j = 0; j < n0; j++) {
+        if (score_key(u[j]) >= dlo) top[(*ntop)++] = j;
+        if ((double)u[j] > L) tau[(*ntau)++] = j;
+    }
+    return L;
+}
+
+/* Every tile of a problem: the top list holds the prefix's top min(k, n0) keys, and every prefix
+ * score left out of the tau list is <= theta - 1 for every row with more than k candidates (so it
+ * adds 0 to the row's sum of clamps on [theta - 1, theta]). */
+static void check_split_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int kind, int rows,
+                                long *tau_kept, long *prefix_keys) {
+    float *u = malloc(sizeof *u * (size_t)sk);
+    fill_scores(u, sk, kind);
+    int *top = malloc(sizeof *top * (size_t)sk), *tau = malloc(sizeof *tau * (size_t)sk);
+    int *sel = malloc(sizeof *sel * (size_t)(k + sk));
+    key64 *keys = malloc(sizeof *keys * (size_t)sk);
+    for (int i0 = 0; i0 < sq; i0 += rows) {
+        const int pos0 = sk - sq + i0, n0 = pos0 - w + 1 > 0 ? pos0 - w + 1 : 0;
+        const int nrows = rows < sq - i0 ? rows : sq - i0;
+        int ntop, ntau;
+        const double L = split_lists(u, n0, k, top, &ntop, tau, &ntau);
+        *tau_kept += ntau;
+        *prefix_keys += n0;
+        for (int j = 0; j < n0; j++) keys[j] = sel_key(u[j], j);
+        qsort(keys, (size_t)n0, sizeof *keys, key_desc);
+        const int kk = k < n0 ? k : n0;
+        const key64 th0 = kk > 0 ? keys[kk - 1] : ~0ull;
+        int in_top = 0;
+        for (int i = 0; i < ntop; i++) {
+            if (i > 0) assert_true(top[i] > top[i - 1]);
+            in_top += sel_key(u[top[i]], top[i]) >= th0;
+        }
+        if (in_top != kk) fail_msg("sk=%d k=%d w=%d kind=%d tile %d: %d of the top %d in the top list", sk, k, w, kind, i0, in_top, kk);
+        for (int r = 0; r < nrows; r++) {
+            const int pos = pos0 + r;
+            if (pos < 0 || pos - w + 1 <= k) continue;
+            int ns = 0;
+            double tau_r, theta;
+            assert_int_equal(sparsek_reference_sparsek_select(rt, u, sk, pos, k, w, sel, NULL, &ns, &tau_r, &theta), SPARSEK_OK);
+            if (!(L <= theta - 1.0))
+                fail_msg("sk=%d k=%d w=%d kind=%d row %d: L %.9g above theta - 1 = %.9g", sk, k, w, kind, i0 + r, L, theta - 1.0);
+        }
+    }
+    free(u); free(top); free(tau); free(sel); free(keys);
+}
+
 static sparsek_runtime *new_rt(void) {
     sparsek_runtime_options o;
     sparsek_runtime_options_init(&o);
@@ -283,6 +348,28 @@ static sparsek_runtime *new_rt(void) {
     sparsek_runtime *rt = NULL;
     assert_int_equal(sparsek_runtime_create(&rt, &o, NULL, 0), SPARSEK_OK);
     return rt;
+}
+
+static void test_split_lists(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    long kept = 0, total = 0;
+    /* decode-like rows over long prefixes, every score kind (7: all equal), k near n0 and above */
+    const int fixed[][6] = {
+        {20000, 1, 1024, 256, 5, 128}, {20000, 16, 1024, 256, 7, 128}, {9000, 3, 500, 50, 1, 128},
+        {9000, 130, 8600, 200, 0, 128}, {5000, 1, 4990, 5, 3, 128}, {5000, 2, 100, 10, 6, 128},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_split_problem(rt, fixed[i][0], fixed[i][1], fixed[i][2], fixed[i][3], fixed[i][4], fixed[i][5], &kept, &total);
+    for (int c = 0; c < 80; c++) {
+        const int sk = rnd_int(1, 4000);
+        const int sq = rnd_int(0, 1) ? rnd_int(1, 16) : rnd_int(1, 300);
+        const int k = rnd_int(0, 3) == 0 ? rnd_int(sk / 2 + 1, 2 * sk + 1) : rnd_int(1, 1 + sk / 4);
+        const int w = rnd_int(0, 4) == 0 ? rnd_int(sk, 2 * sk) : rnd_int(1, 1 + sk / 8);
+        check_split_problem(rt, sk, sq, k, w, rnd_int(0, 7), 128, &kept, &total);
+    }
+    print_message("split lists: the tau list kept %.1f%% of the prefix keys\n", 100.0 * (double)kept / (double)(total ? total : 1));
+    sparsek_runtime_destroy(rt);
 }
 
 static void test_select_model(void **state) {
@@ -452,6 +539,8 @@ static void test_scratch_layout(void **state) {
     assert_true(L.tile_score_offset == L.tile_index_offset + a256(2 * 2 * 3 * 256 * 4));
     assert_true(L.partial_o_offset == L.tile_score_offset + a256(2 * 2 * 3 * 256 * 4));
     assert_true(L.bytes == L.partial_o_offset && L.partial_lse_offset == L.bytes);
+    assert_int_equal(L.select_chunk, 0); /* 12 tiles with 300-key prefixes: one kernel, no lists */
+    assert_true(L.select_hist_offset == L.bytes && L.select_tau_offset == L.bytes);
     size_t bytes;
     assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, &bytes), SPARSEK_OK);
     assert_true(bytes == L.bytes);
@@ -475,7 +564,39 @@ static void test_scratch_layout(void **state) {
     assert_int_equal(L.nsplit, 8);
     const size_t parts = (size_t)8 * 32 * 1 * 8;
     assert_true(L.partial_lse_offset == L.partial_o_offset + a256(parts * 128 * 4));
-    assert_true(L.bytes == L.partial_lse_offset + a256(parts * 4));
+    /* 64 tiles with 32256-key prefixes: the split selection; chunks of 4096 give 8 x 64 = 512 CTAs. */
+    assert_int_equal(L.select_chunk, 4096);
+    assert_int_equal(L.select_nchunk, 8);
+    assert_true(L.select_hist_offset == L.partial_lse_offset + a256(parts * 4));
+    assert_true(L.select_count_offset == L.select_hist_offset + a256(64 * 2080 * 4));
+    assert_true(L.select_top_offset == L.select_count_offset + a256(64 * 8 * 4));
+    assert_true(L.select_tau_offset == L.select_top_offset + a256((size_t)64 * 8 * 4096 * 4));
+    assert_true(L.bytes == L.select_tau_offset + a256((size_t)64 * 8 * 4096 * 4));
+    /* Sk 131072: 16 chunks of 8192 (1024 CTAs); B 1: 8 tiles, chunks of 2048 (64 x 8 = 512 CTAs). */
+    p.base.seqlen_k = 131072;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 8192);
+    assert_int_equal(L.select_nchunk, 16);
+    p.base.batch = 1;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 2048);
+    assert_int_equal(L.select_nchunk, 64);
+    /* Prefixes shorter than 16384 keys: one kernel, unless SPARSEK_SELECT_SPLIT_MIN (a test knob)
+     * lowers the threshold; never when k covers the prefix. */
+    p.base.seqlen_k = 16000;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 0);
+    setenv("SPARSEK_SELECT_SPLIT_MIN", "1000", 1);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 1024);
+    assert_int_equal(L.select_nchunk, 16); /* 15488 keys */
+    p.topk = 15488;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 0);
+    unsetenv("SPARSEK_SELECT_SPLIT_MIN");
+    p.topk = 2048; p.base.seqlen_k = 32768; p.base.batch = 8;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     /* Sq = 16 with G = 4: 64 rows, one 64-row tile per group. Sq = 17 is prefill when that fills
      * the GPU (B 9: 288 CTAs of 128 rows), else (B 8: 256 CTAs) the split path too; Sq > 128 is
      * always prefill. */
@@ -570,6 +691,72 @@ static void test_generate_defaults(void **state) {
     sparsek_runtime_destroy(rt);
 }
 
+/* The selection's phases: names, grids, templates, the keys each one uses. */
+static void test_generate_select_phases(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    const struct { const char *config, *name, *grid, *tmpl; unsigned block, smem; } cases[] = {
+        {"phase=full", "sparsek_select_r128_t256_h16384", "cdiv(sq,128) hkv b", "templates/sparsek_select.cut", 256, 65536},
+        {"phase=hist chunk=8192", "sparsek_select_hist_r128_t256_c8192", "nchunk hkv*cdiv(sq,128) b",
+         "templates/sparsek_select_split.cut", 256, 0},
+        {"phase=compact rows=256 chunk=1024", "sparsek_select_compact_r256_t256_c1024", "nchunk hkv*cdiv(sq,256) b",
+         "templates/sparsek_select_split.cut", 256, 0},
+        {"phase=finish hcap=40960 threads=512", "sparsek_select_finish_r128_t512_h40960_c4096", "cdiv(sq,128) hkv b",
+         "templates/sparsek_select.cut", 512, 163840},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sparsek_kernel_source *s = NULL;
+        assert_int_equal(sparsek_generate(rt, "sparsek_select", cases[i].config, "sm_90a", &s), SPARSEK_OK);
+        assert_string_equal(s->kernel_name, cases[i].name);
+        assert_string_equal(s->grid_rule, cases[i].grid);
+        assert_string_equal(s->template_name, cases[i].tmpl);
+        assert_int_equal(s->block[0], cases[i].block);
+        assert_int_equal(s->dynamic_smem, cases[i].smem);
+        assert_non_null(strstr(s->source, "struct SelectParams"));
+        assert_non_null(strstr(s->source, "int *chunk_count;"));
+        sparsek_kernel_source_free(s);
+    }
+    /* Each phase's own code: the histogram's atomics, the lists, the finish phase's sources. */
+    sparsek_kernel_source *s = NULL;
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "atomicAdd(&g[i], sh.hist[i])"));
+    assert_null(strstr(s->source, "select_rank"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=compact", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "find_digit(sh, BINS, min(p.topk, n0) - 1"));
+    assert_non_null(strstr(s->source, "atomicAdd(&g[BINS], total)"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=finish", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "struct TopKeys"));
+    assert_non_null(strstr(s->source, "const TopKeys top{"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "", "sm_80", &s), SPARSEK_OK);
+    assert_null(strstr(s->source, "TopKeys"));
+    assert_non_null(strstr(s->source, "const PrefixKeys top{u};"));
+    /* Keys a phase does not use take their defaults: one canonical config per kernel. */
+    assert_non_null(strstr(s->config, "chunk=4096"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "chunk=1024", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->config, "chunk=4096"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist hcap=40960", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->config, "hcap=16384"));
+    sparsek_kernel_source_free(s);
+    /* The 2*rows rule is the sorting phases' own; bad values are refused with the reason. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=compact rows=256 threads=256", "sm_90a", &s), SPARSEK_OK);
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=finish rows=256 threads=256", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "2*rows"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=split", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "phase=split"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist chunk=512", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "chunk=512"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist", "sm_75", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "sm_80"));
+    sparsek_runtime_destroy(rt);
+}
+
 static void compile_ok(sparsek_runtime *rt, const char *family, const char *config, const char *arch) {
     sparsek_compiled *c = NULL;
     sparsek_status st = sparsek_compile(rt, family, config, arch, &c);
@@ -586,6 +773,9 @@ static void test_nvrtc_compile(void **state) {
     const char *archs[] = {"sm_80", "sm_90a", "sm_100a"};
     for (int a = 0; a < 3; a++) {
         compile_ok(rt, "sparsek_select", "", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=hist", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=compact", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=finish", archs[a]);
         compile_ok(rt, "sparsek_fwd", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "phase=combine", archs[a]);
@@ -593,6 +783,10 @@ static void test_nvrtc_compile(void **state) {
     /* What the runtime asks for on an H100: every weight mode, both dtypes, each head dim. */
     compile_ok(rt, "sparsek_select", "hcap=40960 threads=512", "sm_90a");
     compile_ok(rt, "sparsek_select", "hcap=32768 rows=256 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=hist chunk=8192", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=compact chunk=8192", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=finish hcap=40960 threads=512 chunk=8192", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=finish rows=256 hcap=32768 threads=512 chunk=1024", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
@@ -605,10 +799,12 @@ static void test_nvrtc_compile(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_lists),
         cmocka_unit_test(test_select_model),
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_scratch_layout),
         cmocka_unit_test(test_generate_defaults),
+        cmocka_unit_test(test_generate_select_phases),
         cmocka_unit_test(test_nvrtc_compile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -229,6 +229,10 @@ static CUresult e_free(CUdeviceptr p) { free((void *)p); return CUDA_SUCCESS; }
 static CUresult e_htod(CUdeviceptr d, const void *s, size_t n) { memcpy((void *)d, s, n); return CUDA_SUCCESS; }
 static CUresult e_dtoh(void *d, CUdeviceptr s, size_t n) { memcpy(d, (const void *)s, n); return CUDA_SUCCESS; }
 static CUresult e_memset(CUdeviceptr d, unsigned char v, size_t n) { memset((void *)d, v, n); return CUDA_SUCCESS; }
+static CUresult e_memset32(CUdeviceptr d, unsigned v, size_t n, CUstream) {   // launches are synchronous too
+    for (size_t i = 0; i < n; i++) ((unsigned *)d)[i] = v;
+    return CUDA_SUCCESS;
+}
 static CUresult e_sync(void) { return CUDA_SUCCESS; }
 static CUresult e_ssync(CUstream) { return CUDA_SUCCESS; }
 static int g_ev_dummy;
@@ -252,6 +256,7 @@ extern "C" CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int, cuuint
         {"cuFuncGetAttribute", (void *)e_fattr}, {"cuFuncSetAttribute", (void *)e_fsetattr},
         {"cuLaunchKernelEx", (void *)e_launch}, {"cuMemAlloc", (void *)e_alloc}, {"cuMemFree", (void *)e_free},
         {"cuMemcpyHtoD", (void *)e_htod}, {"cuMemcpyDtoH", (void *)e_dtoh}, {"cuMemsetD8", (void *)e_memset},
+        {"cuMemsetD32Async", (void *)e_memset32},
         {"cuCtxSynchronize", (void *)e_sync}, {"cuStreamSynchronize", (void *)e_ssync},
         {"cuEventCreate", (void *)e_evcreate}, {"cuEventDestroy", (void *)e_evdestroy},
         {"cuEventRecord", (void *)e_evrecord}, {"cuEventSynchronize", (void *)e_evsync},

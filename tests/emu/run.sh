@@ -5,6 +5,9 @@
 # (tests/emu/emu_driver.cc) and tests/gpu/gpu_sparsek runs against it through
 # $SPARSEK_CUDA_LIBRARY, small shapes only (one CUDA thread = one fiber).
 # Needs g++ and python3. BUILD (default /tmp/b-emu) holds the build; EMU_SMS fakes the SM count.
+# SPARSEK_SELECT_SPLIT_MIN (default here 1024; the library's own default, 16384, is unchanged)
+# lowers the prefix length from which the selection is split (phases hist, compact, finish), so
+# that small shapes reach that path too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-/tmp/b-emu}"
@@ -17,6 +20,10 @@ configs=(
   "sparsek_select|rows=128 hcap=16384 threads=256"
   "sparsek_select|rows=256 hcap=32768 threads=512"
   "sparsek_select|rows=256 hcap=40960 threads=512"
+  "sparsek_select|phase=hist rows=128 threads=256 chunk=1024"
+  "sparsek_select|phase=compact rows=128 threads=256 chunk=1024"
+  "sparsek_select|phase=finish rows=128 hcap=40960 threads=512 chunk=1024"
+  "sparsek_select|phase=finish rows=128 hcap=16384 threads=256 chunk=1024"
 )
 for d in ${EMU_DIMS:-64}; do
   n=64; [[ $d == 256 ]] && n=32
@@ -46,4 +53,5 @@ g++ -std=c++17 -O1 -fPIC -Wall -Itests/emu -I"$CUDA_HOME/include" -c tests/emu/e
 g++ -shared -o "$out/libcuda_emu.so" "$out/emu_driver.o" "${objs[@]}"
 dflag=(); [[ "${EMU_DIMS:-64}" == 64 ]] && dflag=(--d 64)
 # The fake device is sm_90a, whose default prefill kernel is the (not emulated) wgmma one.
+SPARSEK_SELECT_SPLIT_MIN="${SPARSEK_SELECT_SPLIT_MIN:-1024}" \
 SPARSEK_CUDA_LIBRARY="$out/libcuda_emu.so" "$BUILD/tests/gpu_sparsek" "${dflag[@]}" --tiles path=mma --cache "$out/cache" "$@"

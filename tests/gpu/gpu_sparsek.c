@@ -37,7 +37,7 @@ static const char *WNAME[] = {"gate", "hard", "kv"};
 
 /* Totals over every case. */
 static double worst_rel[2], worst_tau;
-static long rows_checked, sel_bad, tiles_checked, tiles_bad;
+static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases;
 
 typedef struct ref_job {
     sparsek_runtime *rt;
@@ -169,6 +169,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         fprintf(stderr, "scratch_layout: %s\n", sparsek_last_error(rt));
         return 1;
     }
+    if (L.select_chunk) split_cases++;
     CUdeviceptr dq, dk, dv, dout, dl, du, ds;
     CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
     CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
@@ -259,10 +260,11 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     if (!(rel <= tol) || poisoned || lse_bad || sbad || tbad) fail = 1;
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
-               "lse_err=%.1e tau_err=%.1e%s%s%s%s\n",
+               "lse_err=%.1e tau_err=%.1e%s%s%s%s%s\n",
                fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->topk, c->window,
                c->dtype == SPARSEK_BF16 ? "bf16" : "fp16", WNAME[c->weight], c->scores, c->layout ? "BHSD" : "BSHD",
-               L.decode ? "decode" : "prefill", rel, lse_err, tau_err, poisoned ? " POISON-LEFT" : "",
+               L.decode ? "decode" : "prefill", rel, lse_err, tau_err, L.select_chunk ? " split-select" : "",
+               poisoned ? " POISON-LEFT" : "",
                lse_bad ? " LSE-MISMATCH" : "", sbad ? " SELECTION-MISMATCH" : "", tbad ? " TILE-MISMATCH" : "");
     cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
     cu.cuMemFree(du); cu.cuMemFree(ds);
@@ -379,6 +381,20 @@ int main(int argc, char **argv) {
         {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
         {1, 300, 70000, 2, 1, 64, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 0},
+        /* the split selection (hist, compact, finish) at the library's threshold: decode over a
+         * long cache, B 8 x Hkv 8 tiles */
+        {8, 1, 20000, 32, 8, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {2, 16, 40000, 16, 4, 128, 1024, 256, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 1, 0},
+        /* ... and below it, for the CPU emulator (tests/emu/run.sh lowers the threshold with
+         * SPARSEK_SELECT_SPLIT_MIN): all equal (the top and tau lists are the whole prefix), a
+         * tied grid, normal; several tiles; k near the prefix; a first tile with n0 <= k */
+        {2, 1, 2600, 8, 2, 64, 64, 16, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
+        {1, 3, 2900, 4, 1, 64, 100, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
+        {1, 16, 3000, 8, 2, 64, 40, 8, SPARSEK_WEIGHT_HARD, SPARSEK_BF16, 0, 1},
+        {1, 200, 2500, 2, 1, 64, 30, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 3, 0},
+        {1, 1, 2500, 4, 1, 64, 2400, 5, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 130, 2600, 4, 1, 64, 2300, 200, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
+        {1, 2, 2600, 4, 1, 64, 50, 30, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
         /* all scores equal over a long prefix: more tau candidates than the selection keeps in
          * shared memory, so its exact slow path runs (ties broken by index) */
         {1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
@@ -396,10 +412,10 @@ int main(int argc, char **argv) {
         if (only_d) c.d = only_d;
         fails += run_case(rt, &c, verbose);
     }
-    printf("sparse correctness: %d/%d cases passed; worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "
+    printf("sparse correctness: %d/%d cases passed (%ld took the split selection); worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "
            "(limit 1.5e-2); selection %ld rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked, "
            "%ld mismatched\n",
-           n - fails, n, worst_rel[SPARSEK_FP16], worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau,
+           n - fails, n, split_cases, worst_rel[SPARSEK_FP16], worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau,
            tiles_checked, tiles_bad);
     sparsek_runtime_destroy(rt);
     return fails ? 1 : 0;
