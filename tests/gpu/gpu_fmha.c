@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--case") && i + 1 < argc) reload_case = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG] "
-                            "| --reload DIR [--tiles CFG] [--case B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16]\n", argv[0]);
+                            "[--case B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16] | --reload DIR [--tiles CFG] [--case ...]\n", argv[0]);
             return 2;
         }
     }
@@ -270,7 +270,21 @@ int main(int argc, char **argv) {
         {1, 1000, 1000, 4, 1, 128, 0, 0, SPARSEK_FP16}, {3, 7, 1, 2, 2, 64, 0, 1, SPARSEK_BF16},
         {1, 512, 512, 8, 8, 64, 0, 0, SPARSEK_BF16},
     };
-    for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
+    for (size_t i = 0; !no_fixed && !reload_case && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
+    /* --case without --reload: that one case only (verbose), e.g. to re-run a failure. */
+    if (reload_case) {
+        tcase c = {0};
+        int bf16 = 1;
+        if (sscanf(reload_case, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &c.b, &c.sq, &c.sk, &c.hq, &c.hkv, &c.d, &c.causal,
+                   &c.layout, &bf16) != 9) {
+            fprintf(stderr, "--case wants B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16\n");
+            return 2;
+        }
+        c.dtype = bf16 ? SPARSEK_BF16 : SPARSEK_FP16;
+        const int fail = run_case(rt, &c, 1);
+        sparsek_runtime_destroy(rt);
+        return fail;
+    }
     tcase last = {0};
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
