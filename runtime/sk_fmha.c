@@ -50,41 +50,47 @@ static sparsek_status check_params(const sparsek_attention_params *p, sk_err *er
     return st ? st : sk_attn_check_tensors(p, err);
 }
 
+/* What a tile config asks of the path when it names no tile key; SK_ASK_TILES: it has tile keys. */
+enum { SK_ASK_AUTO, SK_ASK_MMA, SK_ASK_WGMMA, SK_ASK_TILES };
+
+static int path_asked(const char *tiles) {
+    if (!tiles || !*tiles || !strcmp(tiles, "path=auto")) return SK_ASK_AUTO;
+    if (!strcmp(tiles, "path=mma")) return SK_ASK_MMA;
+    if (!strcmp(tiles, "path=wgmma")) return SK_ASK_WGMMA;
+    return SK_ASK_TILES;
+}
+
 /* The shape-aware part of the default choice; the per-(d, dtype, causal) part is the family's
  * "auto" heuristic in templates/fmha_fwd.lua, which also picks the path (wgmma on sm_90a for
  * d = 64 and 128, else the portable mma path). Measured on H100 (docs/BENCHMARKS.md): on the
  * mma path, when 128-row tiles would give fewer than 4 CTAs per SM, 64-row tiles fill the GPU
- * better (runs 2-3). The wgmma path keeps its 128-row tiles everywhere: one 64-row warpgroup per
- * CTA was slower on every row of run 5, small grids included. `sms` is 0 without a device;
- * `mma` says the call asked for path=mma. */
-static const char *tile_hint(const sparsek_attention_params *p, int sms, const char *arch, int mma) {
-    if (sms <= 0) return "";
+ * better (runs 2-3). The wgmma path keeps its 128-row tiles (one 64-row warpgroup per CTA was
+ * slower on every row of run 5), but at d=64 a grid of fewer 128-row tiles than SMs runs the
+ * mma path's 64-row tiles instead (run 18, B=1 H=8 S=512: 11.7 us vs 14.3 us full, 12.4 vs
+ * 13.8 causal). `sms` is 0 without a device; `ask` is path_asked() of the caller's tiles. */
+static const char *tile_hint(const sparsek_attention_params *p, int sms, const char *arch, int ask) {
+    if (sms <= 0 || ask == SK_ASK_WGMMA || ask == SK_ASK_TILES) return "";
     const long long ctas = (long long)p->batch * p->heads_q * ((p->seqlen_q + 127) / 128);
     const int small = ctas < 4LL * sms;
-    const int wgmma = !mma && !strcmp(arch, "sm_90a") && (p->head_dim == 64 || p->head_dim == 128);
-    if (wgmma || !small) return "";
+    const int wgmma = ask == SK_ASK_AUTO && !strcmp(arch, "sm_90a") && (p->head_dim == 64 || p->head_dim == 128);
+    if (wgmma) return p->head_dim == 64 && ctas < sms ? "path=mma m=64 n=128 warps=4 qregs=1" : "";
+    if (!small) return "";
     if (p->head_dim == 64) return "m=64 n=128 warps=4 qregs=1";
     if (p->head_dim == 128) return "m=64 n=64 warps=4 qregs=1";
     return "";
 }
 
-/* Whether a tile config names a path and no tile key: "path=mma" alone asks for that path's
- * default for the shape (the hint included), not for its fixed heuristic. */
-static int path_only(const char *tiles, int *mma) {
-    *mma = 0;
-    if (!tiles || !*tiles) return 1;
-    if (!strcmp(tiles, "path=mma")) { *mma = 1; return 1; }
-    return !strcmp(tiles, "path=wgmma") || !strcmp(tiles, "path=auto");
-}
-
 /* The config string for a call: the problem keys, then the caller's tile keys if given, then
- * the shape hint unless the caller gave tile keys of their own; keys left out take the
- * family's "auto" heuristic (tuned buckets replace both). */
+ * the shape hint when the caller named no tile key ("path=mma" alone asks for that path's
+ * default for the shape, the hint included); keys left out take the family's "auto" heuristic
+ * (tuned buckets replace both). */
 static sparsek_status config_for(const sparsek_attention_params *p, const char *tile_config, int sms,
                                  const char *arch, char *buf, size_t n, sk_err *err) {
-    int mma;
     const char *asked = tile_config ? tile_config : "";
-    const char *hint = path_only(asked, &mma) ? tile_hint(p, sms, arch, mma) : "";
+    const int ask = path_asked(asked);
+    const char *hint = tile_hint(p, sms, arch, ask);
+    /* path=auto plus a hint that names the path: the hint's path replaces it */
+    if (ask == SK_ASK_AUTO && !strncmp(hint, "path=", 5)) asked = "";
     int w = snprintf(buf, n, "d=%d dtype=%s causal=%d%s%s%s%s", p->head_dim,
                      p->dtype == SPARSEK_BF16 ? "bf16" : "fp16", p->causal ? 1 : 0, *asked ? " " : "", asked,
                      *hint ? " " : "", hint);

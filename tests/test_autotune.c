@@ -809,6 +809,40 @@ static void test_first_run_on_pretend_gpu(void **state) {
     free(dir);
 }
 
+/* The shape hint on an sm_90a device without tuned winners: a d=64 grid of fewer 128-row tiles
+ * than SMs runs the mma path's 64-row tiles, a larger one (and d=128) the wgmma default. */
+static void test_shape_hint_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("hint");
+    setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = dir;
+    sparsek_runtime *rt;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sparsek_attention_params p;
+    memset(&p, 0, sizeof p);
+    p.q = p.k = p.v = p.o = (void *)(uintptr_t)256;
+    p.dtype = SPARSEK_BF16; p.batch = 1; p.heads_q = p.heads_kv = 8; p.head_dim = 64; p.seqlen_q = p.seqlen_k = 512;
+    sparsek_attention_params_set_layout(&p, 0);
+    char cfg[512];
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    if (!strstr(cfg, "path=mma") || !strstr(cfg, "m=64")) fail_msg("B=1 H=8 S=512 d=64: %s", cfg);
+    p.heads_q = p.heads_kv = 96; /* 384 tiles of 128 rows >= 132 SMs */
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    if (strstr(cfg, "path=mma")) fail_msg("B=1 H=96 S=512 d=64: %s", cfg);
+    p.heads_q = p.heads_kv = 8;
+    p.head_dim = 128;
+    assert_int_equal(sparsek_attention_forward_config(rt, &p, cfg, sizeof cfg), SPARSEK_OK);
+    if (strstr(cfg, "path=mma")) fail_msg("B=1 H=8 S=512 d=128: %s", cfg);
+    sparsek_runtime_destroy(rt);
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    skt_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
@@ -818,7 +852,7 @@ int main(void) {
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),
         cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
-        cmocka_unit_test(test_first_run_on_pretend_gpu),
+        cmocka_unit_test(test_first_run_on_pretend_gpu), cmocka_unit_test(test_shape_hint_on_pretend_gpu),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (fake_dir) skt_rmtree(fake_dir);

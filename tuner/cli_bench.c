@@ -292,10 +292,12 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
             fprintf(stderr, "%s bench: %s\n", prog, e.msg);
             goto fail;
         }
-        size_t used = strlen(heur_tiles);
+        /* the shape hint may name the path itself (small d=64 grids on sm_90a run path=mma) */
+        size_t used = strstr(hcfg, "path=") ? 0 : strlen(heur_tiles);
+        heur_tiles[used] = '\0';
         for (char *save = NULL, *t = strtok_r(hcfg, " ", &save); t; t = strtok_r(NULL, " ", &save))
             if (strncmp(t, "d=", 2) && strncmp(t, "dtype=", 6) && strncmp(t, "causal=", 7) && used + strlen(t) + 2 < sizeof heur_tiles)
-                used += (size_t)snprintf(heur_tiles + used, sizeof heur_tiles - used, " %s", t);
+                used += (size_t)snprintf(heur_tiles + used, sizeof heur_tiles - used, "%s%s", used ? " " : "", t);
         have_tuned = sk_rt_tuned_config(rt, "fmha_fwd", &sets[0], tuned_cfg, sizeof tuned_cfg, tuned_bucket,
                                         sizeof tuned_bucket, &tuned_us);
     }
