@@ -51,8 +51,8 @@ _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match 
 enum {
     SK_SEL_ROWS = 128,      /* query rows per selection tile (sparsek_select rows=) */
     SK_SEL_ROWS_LONG = 256, /* ... when Sk > SK_LONG: halves the selection's O(Sq * Sk / rows) scans for
-                               at most rows / (k + w) more attention work (run 17: S=32768 selection share
-                               17% -> see docs/BENCHMARKS.md) */
+                               at most rows / (k + w) more attention work (docs/BENCHMARKS.md: S=32768
+                               k=2048, selection share 17.3% in run 16 with 128 rows, 14.4% in run 17) */
     SK_LONG = 16384,
     SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
     SK_SPLIT_MIN_CTAS = 264, /* ... and Sq <= SK_SEL_ROWS when prefill would launch fewer CTAs (2 per
