@@ -110,7 +110,6 @@ static int decode_m(const sparsek_attention_params *p) {
     return rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
 }
 
-
 /* The shortest longest-tile-prefix that takes the split selection. $SPARSEK_SELECT_SPLIT_MIN
  * overrides SK_SPLIT_SEL_MIN_PREFIX: a test knob (tests/emu/run.sh lowers it so that the CPU
  * emulator reaches the split path with small shapes); production leaves it unset. */
