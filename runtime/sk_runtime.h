@@ -17,6 +17,11 @@ typedef struct sk_kernel {
     CUlibrary lib;
     CUfunction fn;
     int from_pretuned;       /* loaded by sparsek_runtime_load */
+    int stale;               /* pretuned, built by another generator version: sk_rt_kernel compiles
+                                the config afresh when NVRTC is at hand and runs this one only
+                                when it is not (rt->lock) */
+    int superseded;          /* replaced by a fresh compile; kept until the runtime goes (callers
+                                may hold the pointer) but never found again (rt->lock) */
 } sk_kernel;
 
 /* A remembered normalisation: (family, config as asked) -> canonical config. */

@@ -525,13 +525,17 @@ static sparsek_status register_kernel(sparsek_runtime *rt, const char *family, c
     }
     pthread_mutex_lock(&rt->lock);
     for (int i = 0; i < rt->nkernels; i++) {
-        if (!strcmp(rt->kernels[i]->family, family) && !strcmp(rt->kernels[i]->config, config)) {
-            /* Another thread loaded it first: keep theirs. */
-            *out = rt->kernels[i];
-            pthread_mutex_unlock(&rt->lock);
-            cu->cuLibraryUnload(lib);
-            return SPARSEK_OK;
+        sk_kernel *old = rt->kernels[i];
+        if (old->superseded || strcmp(old->family, family) || strcmp(old->config, config)) continue;
+        if (old->stale && !pretuned) {   /* a fresh compile replaces a stale pretuned kernel */
+            old->superseded = 1;
+            continue;
         }
+        /* Another thread loaded it first: keep theirs. */
+        *out = old;
+        pthread_mutex_unlock(&rt->lock);
+        cu->cuLibraryUnload(lib);
+        return SPARSEK_OK;
     }
     /* Kernels are handed out by pointer, so each lives in its own allocation. */
     sk_kernel *k = calloc(1, sizeof *k);
@@ -567,13 +571,26 @@ static sparsek_status register_kernel(sparsek_runtime *rt, const char *family, c
     return SPARSEK_OK;
 }
 
-static const sk_kernel *find_kernel(sparsek_runtime *rt, const char *family, const char *config) {
+/* The kernel registered for (family, config), or NULL; *stale says whether it is a pretuned
+ * kernel of another generator version that a compile should replace. */
+static const sk_kernel *find_kernel(sparsek_runtime *rt, const char *family, const char *config, int *stale) {
     const sk_kernel *found = NULL;
     pthread_mutex_lock(&rt->lock);
     for (int i = 0; i < rt->nkernels && !found; i++)
-        if (!strcmp(rt->kernels[i]->family, family) && !strcmp(rt->kernels[i]->config, config)) found = rt->kernels[i];
+        if (!rt->kernels[i]->superseded && !strcmp(rt->kernels[i]->family, family) &&
+            !strcmp(rt->kernels[i]->config, config))
+            found = rt->kernels[i];
+    *stale = found && found->stale;
     pthread_mutex_unlock(&rt->lock);
     return found;
+}
+
+/* Keeps a stale pretuned kernel for good (NVRTC cannot rebuild it): no further compile attempts. */
+static void keep_stale(sparsek_runtime *rt, const sk_kernel *k) {
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < rt->nkernels; i++)
+        if (rt->kernels[i] == k) rt->kernels[i]->stale = 0;
+    pthread_mutex_unlock(&rt->lock);
 }
 
 sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, const char *config, const sk_kernel **out,
@@ -582,14 +599,23 @@ sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, const char 
     /* Normalisation runs Lua only the first time a (family, config) is asked for. */
     sparsek_status st = normalize(rt, family, config, rt->info.arch, &canonical, err);
     if (st) return st;
-    const sk_kernel *k = find_kernel(rt, family, canonical);
-    if (k) {
+    int stale;
+    const sk_kernel *k = find_kernel(rt, family, canonical, &stale);
+    if (k && !stale) {
         free(canonical);
         *out = k;
         return SPARSEK_OK;
     }
+    /* Not loaded yet, or loaded from a pretuned entry that another generator version built:
+     * compile the config as this generator writes it (the tuned choice stays). */
     sparsek_compiled *c = NULL;
     st = compile_impl(rt, family, canonical, rt->info.arch, &c, err);
+    if (st == SPARSEK_NVRTC_UNAVAILABLE && k) {   /* no compiler: the pretuned cubin it is */
+        keep_stale(rt, k);
+        free(canonical);
+        *out = k;
+        return SPARSEK_OK;
+    }
     if (st == SPARSEK_NVRTC_UNAVAILABLE)
         sk_err_prefix(err, "no pretuned kernel loaded for %s '%s' and it cannot be compiled", family, canonical);
     if (st == SPARSEK_OK)
@@ -612,7 +638,12 @@ sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir) {
     char **paths = NULL;
     int n = 0;
     if ((st = sk_cache_list(dir, &paths, &n, &e))) return sk_rt_fail(rt, &e);
-    int loaded = 0, rejected = 0;
+    /* This generator's digest: entries built by another version are marked stale. */
+    char digest[80] = "";
+    pthread_mutex_lock(&rt->gen_lock);
+    if (gen_open_locked(rt, &e) == SPARSEK_OK) snprintf(digest, sizeof digest, "%s", sk_gen_digest(rt->gen));
+    pthread_mutex_unlock(&rt->gen_lock);
+    int loaded = 0, rejected = 0, stale = 0;
     sk_err last = {SPARSEK_OK, ""};
     for (int i = 0; i < n; i++) {
         sk_cache_entry ent;
@@ -627,6 +658,12 @@ sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir) {
                                  ent.dynamic_smem, ent.cubin, 1, &k, &ee);
         if (st == SPARSEK_OK) {
             loaded++;
+            if (k->from_pretuned && digest[0] && strcmp(ent.gen_digest, digest)) {
+                pthread_mutex_lock(&rt->lock);
+                ((sk_kernel *)k)->stale = 1;
+                pthread_mutex_unlock(&rt->lock);
+                stale++;
+            }
             sk_rt_tuned_add_entry(rt, &ent, 1); /* its buckets, if it is a tuned winner */
         } else {
             rejected++;
@@ -645,6 +682,10 @@ sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir) {
         sk_err_prefix(&last, "sparsek_runtime_load: none of %d entries in %s could be loaded; last", n, dir);
         return sk_rt_fail(rt, &last);
     }
+    if (stale)
+        sk_rt_note(rt, "sparsek_runtime_load: %d of %d kernels in %s were built by another generator version: their "
+                       "tuned configs are compiled afresh where NVRTC is available, the cubins run only where it is not",
+                   stale, loaded, dir);
     return SPARSEK_OK;
 }
 

@@ -169,7 +169,10 @@ SPARSEK_API void sparsek_compiled_free(sparsek_compiled *c);
  * production path: only the Driver API, never NVRTC). Bad entries are skipped and counted;
  * the call fails only if `dir` cannot be read or nothing could be loaded while something was
  * there. sparsek_runtime_load_stats tells how many entries loaded and how many were rejected
- * (either pointer may be NULL). */
+ * (either pointer may be NULL). An entry built by another version of the generator (its
+ * generator digest differs) keeps its tuned buckets, but where NVRTC is available its config
+ * is compiled afresh at first use and the loaded cubin runs only where NVRTC is not (the
+ * runtime says so through its log once per load). */
 SPARSEK_API sparsek_status sparsek_runtime_load(sparsek_runtime *rt, const char *dir);
 SPARSEK_API sparsek_status sparsek_runtime_load_stats(sparsek_runtime *rt, int *loaded,
                                                       int *rejected);

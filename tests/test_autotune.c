@@ -809,6 +809,71 @@ static void test_first_run_on_pretend_gpu(void **state) {
     free(dir);
 }
 
+/* A runtime on the pretend GPU with its own cache folder; NVRTC off when no_nvrtc. */
+static sparsek_runtime *pretend_runtime(const char *lib, const char *cache_dir, int no_nvrtc) {
+    setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
+    if (no_nvrtc) setenv("SPARSEK_NVRTC_LIBRARY", "/nonexistent/libnvrtc.so.13", 1);
+    else unsetenv("SPARSEK_NVRTC_LIBRARY");
+    sparsek_runtime_options ro;
+    sparsek_runtime_options_init(&ro);
+    ro.cache_dir = cache_dir;
+    sparsek_runtime *rt = NULL;
+    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    return rt;
+}
+
+/* Pretuned entries of another generator version: with NVRTC at hand their configs are compiled
+ * afresh (the tuned choice stays, the cubin goes); without it the loaded cubin runs. Entries of
+ * this generator run as loaded either way. */
+static void test_stale_pretuned_recompiled(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *work = skt_tmpdir("stwork"), *pre = skt_tmpdir("stpre"), *cur = skt_tmpdir("stcur");
+    char *c1 = skt_tmpdir("stc1"), *c2 = skt_tmpdir("stc2"), *c3 = skt_tmpdir("stc3");
+    sparsek_runtime *rt = pretend_runtime(lib, work, 0);
+    sparsek_compiled *c = NULL;
+    assert_int_equal(sparsek_compile(rt, "fmha_fwd", "d=64 dtype=bf16 causal=0 path=mma", "sm_90a", &c), SPARSEK_OK);
+    char *config = strdup(c->src->config), path[1024];
+    snprintf(path, sizeof path, "%s/%s.skc", work, c->src->cache_key);
+    sparsek_compiled_free(c);
+    sparsek_runtime_destroy(rt);
+    sk_cache_entry ent;
+    sk_err e;
+    assert_int_equal(sk_cache_read(path, &ent, &e), SPARSEK_OK);
+    assert_int_equal(sk_cache_store(cur, &ent, &e), SPARSEK_OK);   /* this generator's entry */
+    char *digest = ent.gen_digest;
+    ent.gen_digest = "an-older-generator";
+    sk_cache_key(ent.gen_digest, ent.family, ent.config, ent.options, ent.toolchain, ent.arch, ent.key);
+    assert_int_equal(sk_cache_store(pre, &ent, &e), SPARSEK_OK);
+    ent.gen_digest = digest;
+    sk_cache_entry_clear(&ent);
+
+    const struct { const char *dir, *cache; int no_nvrtc, want_pretuned; } cases[] = {
+        {pre, c1, 0, 0},   /* stale, NVRTC: compiled afresh */
+        {pre, c2, 1, 1},   /* stale, no NVRTC: the loaded cubin */
+        {cur, c3, 0, 1},   /* current: the loaded cubin */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rt = pretend_runtime(lib, cases[i].cache, cases[i].no_nvrtc);
+        assert_int_equal(sparsek_runtime_load(rt, cases[i].dir), SPARSEK_OK);
+        const sk_kernel *k = NULL, *again = NULL;
+        if (sk_rt_kernel(rt, "fmha_fwd", config, &k, &e)) fail_msg("case %zu: %s", i, e.msg);
+        if (k->from_pretuned != cases[i].want_pretuned) fail_msg("case %zu: from_pretuned %d", i, k->from_pretuned);
+        assert_int_equal(sk_rt_kernel(rt, "fmha_fwd", config, &again, &e), SPARSEK_OK);
+        assert_ptr_equal(again, k);   /* settled: the same kernel on every later call */
+        sparsek_runtime_destroy(rt);
+    }
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    unsetenv("SPARSEK_NVRTC_LIBRARY");
+    free(config);
+    char *dirs[] = {work, pre, cur, c1, c2, c3};
+    for (int i = 0; i < 6; i++) {
+        skt_rmtree(dirs[i]);
+        free(dirs[i]);
+    }
+}
+
 /* The shape hint on an sm_90a device without tuned winners: a d=64 grid of fewer 128-row tiles
  * than SMs runs the mma path's 64-row tiles, a larger one (and d=128) the wgmma default. */
 static void test_shape_hint_on_pretend_gpu(void **state) {
@@ -853,6 +918,7 @@ int main(void) {
         cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
         cmocka_unit_test(test_first_run_on_pretend_gpu), cmocka_unit_test(test_shape_hint_on_pretend_gpu),
+        cmocka_unit_test(test_stale_pretuned_recompiled),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (fake_dir) skt_rmtree(fake_dir);
