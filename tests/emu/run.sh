@@ -26,7 +26,7 @@ configs=(
   "sparsek_select|phase=finish rows=128 hcap=16384 threads=256 chunk=1024"
 )
 for d in ${EMU_DIMS:-64}; do
-  n=64; [[ $d == 256 ]] && n=32
+  n=32   # the decode kernel's keys per block (SK_DECODE_N in runtime/sk_sparsek.c)
   for dt in fp16 bf16; do
     configs+=("sparsek_decode|d=$d dtype=$dt phase=combine")
     for w in gate hard kv; do
