@@ -362,6 +362,28 @@ static void test_write_winner(void **state) {
     free(work); free(dir);
 }
 
+/* `show` counts the tuned entries another generator version wrote (make_entry's digest is not
+ * this generator's). */
+static void test_show_flags_stale(void **state) {
+    (void)state;
+    char *dir = skt_tmpdir("sshow");
+    sk_cache_entry a;
+    sk_err e;
+    make_entry(&a, "d=64 m=64", "sm_90a/bf16/d64/full/g1/q512/k512", 12);
+    assert_int_equal(sk_cache_store(dir, &a, &e), SPARSEK_OK);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s'", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "1 of 1 entries were built by another generator version"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/sparsek-tune show '%s' --json", bin(), dir);
+    assert_int_equal(skt_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"entries\": 1, \"bad\": 0, \"stale\": 1}"));
+    free(out);
+    skt_rmtree(dir);
+    free(dir);
+}
+
 /* Import (sk_tune_copy_winners): the imported entry becomes the winner of its buckets in the
  * destination (taking them off others), keeping what it already won there. */
 static void test_import_claims_buckets(void **state) {
@@ -911,7 +933,7 @@ static void test_shape_hint_on_pretend_gpu(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_field),  cmocka_unit_test(test_write_winner),
-        cmocka_unit_test(test_import_claims_buckets),
+        cmocka_unit_test(test_import_claims_buckets), cmocka_unit_test(test_show_flags_stale),
         cmocka_unit_test(test_runtime_choice), cmocka_unit_test(test_first_lookup_race),
         cmocka_unit_test(test_heuristic_said_once),
         cmocka_unit_test(test_shapes),        cmocka_unit_test(test_driver),

@@ -11,6 +11,7 @@
 #include "cli_tune.h"
 #include "sk_autotune.h"
 #include "sk_cache.h"
+#include "sk_gen.h"
 #include "sk_tuned.h"
 
 static void usage_tune(FILE *f, const char *prog) {
@@ -362,8 +363,13 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
         free(dir);
         return 1;
     }
+    /* Entries another generator version wrote: a runtime with NVRTC recompiles their configs. */
+    sk_gen *gen = NULL;
+    char digest[80] = "";
+    if (sk_gen_open(&gen, NULL, &e) == SPARSEK_OK) snprintf(digest, sizeof digest, "%s", sk_gen_digest(gen));
+    sk_gen_close(gen);
     show_row *rows = NULL;
-    int nrows = 0, cap = 0, entries = 0, bad = 0;
+    int nrows = 0, cap = 0, entries = 0, bad = 0, stale = 0;
     sk_tuned_win *w = malloc(SK_TUNED_MAX * sizeof *w);
     for (int i = 0; i < n && w; i++) {
         sk_cache_entry ent;
@@ -373,6 +379,7 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
             const int k = sk_tuned_parse(ent.bucket, ent.time_us, w, SK_TUNED_MAX);
             if (k < 0) bad++;
             else entries++;
+            if (k >= 0 && digest[0] && strcmp(ent.gen_digest, digest)) stale++;
             for (int j = 0; j < k; j++) {
                 if (nrows == cap) {
                     cap = cap ? 2 * cap : 32;
@@ -402,6 +409,10 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
     } else {
         printf("tuned winners in %s: %d bucket%s in %d entr%s%s\n", dir, nrows, nrows == 1 ? "" : "s", entries,
                entries == 1 ? "y" : "ies", bad ? " (some entries unreadable: see 'cache verify')" : "");
+        if (stale)
+            printf("%d of %d entries were built by another generator version: a runtime with NVRTC compiles their "
+                   "configs afresh, without NVRTC their cubins run as built (regenerate the folder)\n",
+                   stale, entries);
         if (nrows) printf("%-42s %11s  %-28s %-12s  %s\n", "bucket", "time us", "gpu", "toolchain", "tiles");
     }
     for (int i = 0; i < nrows; i++) {
@@ -427,7 +438,7 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
         }
         free(r->config); free(r->gpu); free(r->toolchain); free(r->kernel); free(r->arch);
     }
-    if (json) printf("], \"buckets\": %d, \"entries\": %d, \"bad\": %d}\n", nrows, entries, bad);
+    if (json) printf("], \"buckets\": %d, \"entries\": %d, \"bad\": %d, \"stale\": %d}\n", nrows, entries, bad, stale);
     free(rows);
     free(dir);
     return 0;
