@@ -6,7 +6,9 @@
  * time comes from a hash of its name; kernels with "_s3_" in the name (stages=3) compute a wrong
  * result, so the tuner's check must reject them. A kernel whose name contains $FAKE_FAULT
  * "faults": from then on every event query fails with CUDA_ERROR_ILLEGAL_ADDRESS, as a real
- * context does after a kernel fault. Not thread-safe; enough for one process. */
+ * context does after a kernel fault. A launch of any other family's kernel computes nothing
+ * (those tests check the arguments and configs the runtime launches with). Not thread-safe;
+ * enough for one process. */
 #include <cuda.h>
 #include <math.h>
 #include <stdint.h>
@@ -95,6 +97,7 @@ static CUresult f_launch(const CUlaunchConfig *cfg, CUfunction f, void **args, v
     const fmha_params *p = (const fmha_params *)args[0];
     const char *fault = getenv("FAKE_FAULT");
     if (fault && *fault && strstr(name, fault)) faulted = 1;
+    if (!strstr(name, "fmha_fwd")) return CUDA_SUCCESS;
     const char *dp = strstr(name, "_d");
     const int d = dp ? atoi(dp + 2) : 0;
     const sparsek_dtype dt = strstr(name, "_bf16") ? SPARSEK_BF16 : SPARSEK_FP16;

@@ -896,6 +896,39 @@ static void test_stale_pretuned_recompiled(void **state) {
     }
 }
 
+/* sparsek_sparse_attention_forward_with on a decode call takes sparsek_decode tile keys: valid
+ * ones run (the pretend GPU launches nothing), others are refused naming the family. */
+static void test_decode_tiles_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("dtiles");
+    sparsek_runtime *rt = pretend_runtime(lib, dir, 0);
+    sparsek_sparse_attention_params sp;
+    memset(&sp, 0, sizeof sp);
+    sparsek_attention_params *p = &sp.base;
+    p->q = p->k = p->v = p->o = (void *)(uintptr_t)256;
+    p->dtype = SPARSEK_BF16; p->batch = 1; p->seqlen_q = 1; p->seqlen_k = 300;
+    p->heads_q = 8; p->heads_kv = 2; p->head_dim = 64;
+    sparsek_attention_params_set_layout(p, 0);
+    sp.scores = (const float *)(uintptr_t)256;
+    sp.score_stride[0] = 2 * 300; sp.score_stride[1] = 300;
+    sp.topk = 16; sp.window = 8;
+    sparsek_sparse_scratch_layout L;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 1);
+    void *scratch = (void *)(uintptr_t)4096;
+    sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "m=64 n=32 stages=3", NULL);
+    if (st) fail_msg("m=64 n=32 stages=3: %s", sparsek_last_error(rt));
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "warps=8", NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "sparsek_decode"));
+    sparsek_runtime_destroy(rt);
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    skt_rmtree(dir);
+    free(dir);
+}
+
 /* The shape hint on an sm_90a device without tuned winners: a d=64 grid of fewer 128-row tiles
  * than SMs runs the mma path's 64-row tiles, a larger one (and d=128) the wgmma default. */
 static void test_shape_hint_on_pretend_gpu(void **state) {
@@ -940,7 +973,7 @@ int main(void) {
         cmocka_unit_test(test_every_path),    cmocka_unit_test(test_killed_run_resumes), cmocka_unit_test(test_budget),
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
         cmocka_unit_test(test_first_run_on_pretend_gpu), cmocka_unit_test(test_shape_hint_on_pretend_gpu),
-        cmocka_unit_test(test_stale_pretuned_recompiled),
+        cmocka_unit_test(test_stale_pretuned_recompiled), cmocka_unit_test(test_decode_tiles_on_pretend_gpu),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (fake_dir) skt_rmtree(fake_dir);
