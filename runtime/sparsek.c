@@ -610,7 +610,10 @@ sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, const char 
      * compile the config as this generator writes it (the tuned choice stays). */
     sparsek_compiled *c = NULL;
     st = compile_impl(rt, family, canonical, rt->info.arch, &c, err);
-    if (st == SPARSEK_NVRTC_UNAVAILABLE && k) {   /* no compiler: the pretuned cubin it is */
+    if (st && k) {   /* no compiler, or the compile failed: the pretuned cubin it is */
+        if (st != SPARSEK_NVRTC_UNAVAILABLE)
+            sk_rt_note(rt, "%s '%s': the pretuned kernel of another generator version runs: recompiling it failed: %s",
+                       family, canonical, err->msg);
         keep_stale(rt, k);
         free(canonical);
         *out = k;
