@@ -355,12 +355,11 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     };
     /* The kernel's config: the problem keys, then the caller's tile keys (prefill: sparsek_fwd;
      * decode: sparsek_decode), else decode's rows and keys per block for the shape. */
-    char config[256], tiles[64];
-    const int asked = tile_config && *tile_config;
-    snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), SK_DECODE_N);
+    char config[256], tiles[64] = "";
+    if (L->decode) snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), SK_DECODE_N);
+    const char *keys = tile_config && *tile_config ? tile_config : tiles;
     const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim, dtype_name(p->dtype),
-                           weight_name(sp->weight), asked || L->decode ? " " : "",
-                           asked ? tile_config : (L->decode ? tiles : ""));
+                           weight_name(sp->weight), *keys ? " " : "", keys);
     if (w < 0 || (size_t)w >= sizeof config)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
     const sk_kernel *k = NULL;
@@ -384,42 +383,33 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     return st;
 }
 
-sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
-                                                void *scratch, size_t scratch_bytes, void *stream) {
+/* A public entry point: its own name on every message, then run(). */
+static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                            void *scratch, size_t scratch_bytes, const char *tile_config, void *stream,
+                            int select_only) {
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
-    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward: params is NULL");
+    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: params is NULL", name);
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 0, &e);
+    sparsek_status st = run(rt, p, scratch, scratch_bytes, tile_config, stream, select_only, &e);
     if (st) {
-        sk_err_prefix(&e, "sparsek_sparse_attention_forward");
+        sk_err_prefix(&e, "%s", name);
         return sk_rt_fail(rt, &e);
     }
     return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                void *scratch, size_t scratch_bytes, void *stream) {
+    return entry("sparsek_sparse_attention_forward", rt, p, scratch, scratch_bytes, NULL, stream, 0);
 }
 
 sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                      void *scratch, size_t scratch_bytes, const char *tile_config,
                                                      void *stream) {
-    if (!rt) return SPARSEK_INVALID_ARGUMENT;
-    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_forward_with: params is NULL");
-    sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, tile_config, stream, 0, &e);
-    if (st) {
-        sk_err_prefix(&e, "sparsek_sparse_attention_forward_with");
-        return sk_rt_fail(rt, &e);
-    }
-    return SPARSEK_OK;
+    return entry("sparsek_sparse_attention_forward_with", rt, p, scratch, scratch_bytes, tile_config, stream, 0);
 }
 
 sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                void *scratch, size_t scratch_bytes, void *stream) {
-    if (!rt) return SPARSEK_INVALID_ARGUMENT;
-    if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_select: params is NULL");
-    sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, NULL, stream, 1, &e);
-    if (st) {
-        sk_err_prefix(&e, "sparsek_sparse_attention_select");
-        return sk_rt_fail(rt, &e);
-    }
-    return SPARSEK_OK;
+    return entry("sparsek_sparse_attention_select", rt, p, scratch, scratch_bytes, NULL, stream, 1);
 }

@@ -936,12 +936,7 @@ static void test_shape_hint_on_pretend_gpu(void **state) {
     const char *lib = fake_gpu();
     if (!lib) skip();
     char *dir = skt_tmpdir("hint");
-    setenv("SPARSEK_CUDA_LIBRARY", lib, 1);
-    sparsek_runtime_options ro;
-    sparsek_runtime_options_init(&ro);
-    ro.cache_dir = dir;
-    sparsek_runtime *rt;
-    assert_int_equal(sparsek_runtime_create(&rt, &ro, NULL, 0), SPARSEK_OK);
+    sparsek_runtime *rt = pretend_runtime(lib, dir, 0);
     sparsek_attention_params p;
     memset(&p, 0, sizeof p);
     p.q = p.k = p.v = p.o = (void *)(uintptr_t)256;

@@ -205,7 +205,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 int main(int argc, char **argv) {
     int nshapes = 120;
     unsigned long long seed = 0x5eed;
-    const char *cache = NULL, *reload = NULL, *reload_case = NULL;
+    const char *cache = NULL, *reload = NULL, *case_arg = NULL;
     int max_s = 1 << 30, no_fixed = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--shapes") && i + 1 < argc) nshapes = atoi(argv[++i]);
@@ -215,12 +215,23 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
-        else if (!strcmp(argv[i], "--case") && i + 1 < argc) reload_case = argv[++i];
+        else if (!strcmp(argv[i], "--case") && i + 1 < argc) case_arg = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--no-fixed] [--tiles CFG] "
                             "[--case B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16] | --reload DIR [--tiles CFG] [--case ...]\n", argv[0]);
             return 2;
         }
+    }
+    /* --case: one shape, B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16 */
+    tcase one = {0};
+    if (case_arg) {
+        int bf16 = 1;
+        if (sscanf(case_arg, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &one.b, &one.sq, &one.sk, &one.hq, &one.hkv, &one.d,
+                   &one.causal, &one.layout, &bf16) != 9) {
+            fprintf(stderr, "--case wants B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16\n");
+            return 2;
+        }
+        one.dtype = bf16 ? SPARSEK_BF16 : SPARSEK_FP16;
     }
     rng_state = seed * 2654435761ULL + 1;
     sparsek_runtime *rt;
@@ -240,15 +251,8 @@ int main(int argc, char **argv) {
         }
         /* Default: a shape no first-process case had, served by the kernel the first fixed case
          * compiled (or, on a pretuned folder, by the nearest tuned bucket's). */
-        tcase c = {2, 333, 517, 8, 2, 128, 1, 0, SPARSEK_BF16};
-        int bf16 = 1;
-        if (reload_case && sscanf(reload_case, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &c.b, &c.sq, &c.sk, &c.hq, &c.hkv, &c.d,
-                                  &c.causal, &c.layout, &bf16) != 9) {
-            fprintf(stderr, "--case wants B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16\n");
-            return 2;
-        }
-        c.dtype = bf16 ? SPARSEK_BF16 : SPARSEK_FP16;
-        int fail = run_case(rt, &c, 1);
+        const tcase dflt = {2, 333, 517, 8, 2, 128, 1, 0, SPARSEK_BF16};
+        int fail = run_case(rt, case_arg ? &one : &dflt, 1);
         sparsek_runtime_destroy(rt);
         printf("reload from cache without NVRTC: %s\n", fail ? "FAILED" : "passed");
         return fail;
@@ -262,6 +266,12 @@ int main(int argc, char **argv) {
     printf("device: %s (%s, %d SMs, driver %d), cache %s, seed %llu, tiles '%s'\n", info.name, info.arch,
            info.sm_count, info.driver_version, cache, seed, tiles ? tiles : "");
 
+    /* --case without --reload: that one case only (verbose), e.g. to re-run a failure. */
+    if (case_arg) {
+        const int fail = run_case(rt, &one, 1);
+        sparsek_runtime_destroy(rt);
+        return fail;
+    }
     int fails = 0, n = 0;
     /* Fixed edge cases first: decode, Sq > Sk causal (rows with no keys), tiny and odd sizes. */
     const tcase fixed[] = {
@@ -270,21 +280,7 @@ int main(int argc, char **argv) {
         {1, 1000, 1000, 4, 1, 128, 0, 0, SPARSEK_FP16}, {3, 7, 1, 2, 2, 64, 0, 1, SPARSEK_BF16},
         {1, 512, 512, 8, 8, 64, 0, 0, SPARSEK_BF16},
     };
-    for (size_t i = 0; !no_fixed && !reload_case && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
-    /* --case without --reload: that one case only (verbose), e.g. to re-run a failure. */
-    if (reload_case) {
-        tcase c = {0};
-        int bf16 = 1;
-        if (sscanf(reload_case, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &c.b, &c.sq, &c.sk, &c.hq, &c.hkv, &c.d, &c.causal,
-                   &c.layout, &bf16) != 9) {
-            fprintf(stderr, "--case wants B,SQ,SK,HQ,HKV,D,CAUSAL,LAYOUT,BF16\n");
-            return 2;
-        }
-        c.dtype = bf16 ? SPARSEK_BF16 : SPARSEK_FP16;
-        const int fail = run_case(rt, &c, 1);
-        sparsek_runtime_destroy(rt);
-        return fail;
-    }
+    for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++, n++) fails += run_case(rt, &fixed[i], 1);
     tcase last = {0};
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
@@ -300,12 +296,12 @@ int main(int argc, char **argv) {
     /* Pipeline: the kernels above were compiled at run time and stored in the cache; a second
      * process must load them with sparsek_runtime_load and no NVRTC, and compute correctly. */
     sparsek_runtime_destroy(rt);
-    char cmd[1024], case_arg[128] = "";
+    char cmd[1024], reload_arg[128] = "";
     if (no_fixed && nshapes > 0) /* the default reload case needs the first fixed case's kernel */
-        snprintf(case_arg, sizeof case_arg, " --case %d,%d,%d,%d,%d,%d,%d,%d,%d", last.b, last.sq, last.sk, last.hq,
+        snprintf(reload_arg, sizeof reload_arg, " --case %d,%d,%d,%d,%d,%d,%d,%d,%d", last.b, last.sq, last.sk, last.hq,
                  last.hkv, last.d, last.causal, last.layout, last.dtype == SPARSEK_BF16);
     snprintf(cmd, sizeof cmd, "'%s' --reload '%s'%s%s%s%s", argv[0], cache, tiles ? " --tiles '" : "", tiles ? tiles : "",
-             tiles ? "'" : "", case_arg);
+             tiles ? "'" : "", reload_arg);
     int rc = system(cmd);
     int reload_ok = WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
     printf("second process reload: %s\n", reload_ok ? "passed" : "FAILED");
