@@ -10,11 +10,14 @@
 --   2. writes the gathered set G = top-k of the prefix + [n0, n_last) in ascending index order,
 --      and radix-selects among those k keys the a0-th (the pivot above which every row selects),
 --   3. sorts the few keys between the pivot and theta0 plus the new keys (fewer than 2*rows) and
---      reads each row's theta off that sorted list,
+--      reads each row's theta off that sorted list (a one-row tile skips 2 and 3: theta0 is its
+--      theta),
 --   4. buckets the prefix scores that can be partial for some row's tau (in (theta_min - 1,
 --      theta_max + 1)) by value, and solves each row's tau on the exact piecewise-linear sum of
 --      clamps (bucket suffix sums + the two partial buckets + the row's new keys) by
---      safeguarded Newton (a few evaluations), bisection as the fallback.
+--      safeguarded Newton (a few evaluations), bisection as the fallback. Tiles with at most 16
+--      such rows (decode) skip the buckets: each Newton evaluation is one block-wide pass over
+--      those scores, copied once to shared memory.
 -- CUDA cores only (no tensor cores): the same text serves every arch from sm_80.
 --
 -- phase=full (the default) is that one kernel. With few tiles and long prefixes (decode: one tile
@@ -29,7 +32,8 @@
 --            of digit >= d, ascending: a region per chunk) and the tau list (scores > L, packed);
 --   finish   grid as full: the same algorithm with the top list as the source of theta0 and the
 --            gathered set, the tau list as the source of tau (exact: every key outside the top
---            list is below the top k, every score <= L adds 0 to each row's sum of clamps).
+--            list is below the top k, every score <= L adds 0 to each row's sum of clamps). The
+--            top list is copied once to shared memory as selection keys when it fits.
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")

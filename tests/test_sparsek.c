@@ -725,10 +725,14 @@ static void test_generate_select_phases(void **state) {
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=compact", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->source, "find_digit(sh, BINS, min(p.topk, n0) - 1"));
     assert_non_null(strstr(s->source, "atomicAdd(&g[BINS], total)"));
+    assert_non_null(strstr(s->source, "float cu[CHUNK];"));   /* the chunk's scores, loaded before the histogram */
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist", "sm_80", &s), SPARSEK_OK);
+    assert_null(strstr(s->source, "float cu[CHUNK];"));
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=finish", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->source, "struct TopKeys"));
-    assert_non_null(strstr(s->source, "const TopKeys top{"));
+    assert_non_null(strstr(s->source, "const TopSource top{stage ? staged : nullptr, gtop};"));
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "", "sm_80", &s), SPARSEK_OK);
     assert_null(strstr(s->source, "TopKeys"));

@@ -73,6 +73,12 @@ static inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); re
 static inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
 static inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
 static inline float __frcp_rn(float x) { return 1.0f / x; }
+/* double to float rounded toward -inf: the nearest float, stepped down where it is above. */
+static inline float __double2float_rd(double x) {
+    float f = (float)x;
+    if ((double)f > x) f = nextafterf(f, -INFINITY);
+    return f;
+}
 static inline float __saturatef(float x) { return x > 0.f ? (x < 1.f ? x : 1.f) : 0.f; } /* NaN: 0 */
 /* glibc declares __log2f, __expf, __logf but does not export them: map to the plain functions. */
 #define __log2f log2f

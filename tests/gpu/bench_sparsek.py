@@ -312,12 +312,16 @@ def run(args):
     rows = []
     shapes = [(8192, 2048, 512), (32768, 2048, 512)] if args.quick else \
         [(s, k, w) for s in (8192, 32768, 131072) for (k, w) in ((2048, 512), (1024, 256))]
+    if args.prefill:
+        shapes = [tuple(int(x) for x in sh.split(",")) for sh in args.prefill.split(";")]
     if args.decode_only:
         shapes = []
     for (S, topk, window) in shapes:
         prefill(sk, S, topk, window, dt, rows, with_peers=not args.no_peers and (S < 131072 or not args.quick))
         torch.cuda.empty_cache()
     kvs = (32768,) if args.quick else (32768, 131072)
+    if args.prefill and not args.kv:
+        kvs = ()   # --prefill alone: those prefill rows only
     if args.kv:
         kvs = tuple(int(x) for x in args.kv.split(","))
     for KV in kvs:
@@ -354,6 +358,7 @@ if __name__ == "__main__":
     ap.add_argument("--no-peers", action="store_true", help="skip dense, cuDNN and Flex timings")
     ap.add_argument("--decode-only", action="store_true", help="only the decode rows (e.g. under a profiler)")
     ap.add_argument("--decode-tiles", help="';'-separated tile configs of the decode kernel to sweep, e.g. 'm=16 n=64;m=64 n=32'")
+    ap.add_argument("--prefill", help="';'-separated prefill shapes S,k,w to run instead of the issue's grid, and no decode rows unless --kv (e.g. under a profiler)")
     ap.add_argument("--kv", help="comma-separated KV lengths of the decode rows (default 32768,131072)")
     ap.add_argument("--tiles", help="tile keys of the sparse prefill kernel, e.g. 'path=mma' (default: the library's choice)")
     run(ap.parse_args())
