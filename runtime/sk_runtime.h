@@ -86,6 +86,12 @@ SK_HIDDEN sparsek_status sk_rt_kernel(sparsek_runtime *rt, const char *family, c
 /* Launches k with grid from its rule over vars, one by-value params struct, on stream. */
 SK_HIDDEN sparsek_status sk_rt_launch(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars,
                                       int nvars, void *params, CUstream stream, sk_err *err);
+/* The same for a kernel that reads what the kernel launched just before it on the stream (by this
+ * library, in the same call) wrote: on sm_90 and newer it is launched as that kernel's
+ * programmatic dependent, so its launch overlaps that kernel's tail; the kernel must begin with
+ * pdl_begin() (templates/sparsek_common.cut), which waits for that kernel's completion. */
+SK_HIDDEN sparsek_status sk_rt_launch_dependent(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars,
+                                                int nvars, void *params, CUstream stream, sk_err *err);
 
 /* The arch this device compiles for: cc 9.0 -> "sm_90a", 10.0 -> "sm_100a", 8.6 -> "sm_86". */
 SK_HIDDEN void sk_arch_for_cc(int major, int minor, char out[16]);

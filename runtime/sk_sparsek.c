@@ -251,12 +251,16 @@ static const char *weight_name(sparsek_weight_mode w) {
     return w == SPARSEK_WEIGHT_HARD ? "hard" : (w == SPARSEK_WEIGHT_KV ? "kv" : "gate");
 }
 
-/* Gets the kernel of one sparsek_select config and launches it. */
+/* Gets the kernel of one sparsek_select config and launches it; `dependent`: it reads what the
+ * selection kernel launched just before it wrote (sk_rt_launch_dependent). */
 static sparsek_status launch_select_kernel(sparsek_runtime *rt, const char *config, const sk_gridvar *vars, int nvars,
-                                           sk_sparsek_select_params *kp, CUstream stream, sk_err *err) {
+                                           sk_sparsek_select_params *kp, CUstream stream, int dependent,
+                                           sk_err *err) {
     const sk_kernel *k = NULL;
     sparsek_status st = sk_rt_kernel(rt, "sparsek_select", config, &k, err);
-    if (!st) st = sk_rt_launch(rt, k, vars, nvars, kp, stream, err);
+    if (!st)
+        st = dependent ? sk_rt_launch_dependent(rt, k, vars, nvars, kp, stream, err)
+                       : sk_rt_launch(rt, k, vars, nvars, kp, stream, err);
     return st;
 }
 
@@ -273,10 +277,10 @@ static sparsek_status launch_select_lists(sparsek_runtime *rt, const sparsek_att
     const sk_gridvar vars[] = {{"nchunk", L->select_nchunk}, {"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
     char config[128];
     snprintf(config, sizeof config, "phase=hist rows=%d threads=256 chunk=%d", L->tile_rows, L->select_chunk);
-    st = launch_select_kernel(rt, config, vars, 4, kp, stream, err);
+    st = launch_select_kernel(rt, config, vars, 4, kp, stream, 0, err);   /* after the memset */
     if (st) return st;
     snprintf(config, sizeof config, "phase=compact rows=%d threads=256 chunk=%d", L->tile_rows, L->select_chunk);
-    return launch_select_kernel(rt, config, vars, 4, kp, stream, err);
+    return launch_select_kernel(rt, config, vars, 4, kp, stream, 1, err);
 }
 
 /* The selection launches (the device is ready): one kernel (phase=full), or for few tiles with
@@ -321,7 +325,8 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, threads);
     }
     const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
-    return launch_select_kernel(rt, config, vars, 3, &kp, stream, err);
+    /* finish follows compact; the one-kernel selection is the call's first kernel */
+    return launch_select_kernel(rt, config, vars, 3, &kp, stream, L->select_chunk != 0, err);
 }
 
 /* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */
@@ -366,7 +371,7 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     if (!L->decode) {
         st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
-        if (!st) st = sk_rt_launch(rt, k, vars, 3, &kp, (CUstream)stream, err);
+        if (!st) st = sk_rt_launch_dependent(rt, k, vars, 3, &kp, (CUstream)stream, err);
         return st;
     }
     st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);
@@ -374,12 +379,12 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     /* The decode kernel runs one warp per 16 (position, head) rows: its block gives its rows. */
     kp.row_tiles = cdiv(p->seqlen_q * kp.group, (int)k->block[0] / 2);
     const sk_gridvar dvars[] = {{"nsplit", L->nsplit}, {"hkv", p->heads_kv}, {"rt", kp.row_tiles}, {"b", p->batch}};
-    st = sk_rt_launch(rt, k, dvars, 4, &kp, (CUstream)stream, err);
+    st = sk_rt_launch_dependent(rt, k, dvars, 4, &kp, (CUstream)stream, err);
     if (st) return st;
     snprintf(config, sizeof config, "d=%d dtype=%s phase=combine", p->head_dim, dtype_name(p->dtype));
     st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);
     const sk_gridvar cvars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
-    if (!st) st = sk_rt_launch(rt, k, cvars, 3, &kp, (CUstream)stream, err);
+    if (!st) st = sk_rt_launch_dependent(rt, k, cvars, 3, &kp, (CUstream)stream, err);
     return st;
 }
 

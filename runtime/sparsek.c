@@ -703,27 +703,42 @@ sparsek_status sparsek_runtime_load_stats(sparsek_runtime *rt, int *loaded, int 
 
 /* ---- launch ------------------------------------------------------------------------------ */
 
-sparsek_status sk_rt_launch(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars, int nvars, void *params,
-                            CUstream stream, sk_err *err) {
+static sparsek_status launch(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars, int nvars,
+                             void *params, CUstream stream, int dependent, sk_err *err) {
     unsigned grid[3];
     sparsek_status st = sk_gridrule_eval(k->grid_rule, vars, nvars, grid, err);
     if (st) return st;
-    CUlaunchAttribute attr[1];
+    CUlaunchAttribute attr[2];
+    memset(attr, 0, sizeof attr);
     CUlaunchConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.gridDimX = grid[0]; cfg.gridDimY = grid[1]; cfg.gridDimZ = grid[2];
     cfg.blockDimX = k->block[0]; cfg.blockDimY = k->block[1]; cfg.blockDimZ = k->block[2];
     cfg.sharedMemBytes = k->dynamic_smem;
     cfg.hStream = stream;
+    cfg.attrs = attr;
     if (k->cluster[0] * k->cluster[1] * k->cluster[2] > 1) {
-        memset(attr, 0, sizeof attr);
-        attr[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-        attr[0].value.clusterDim.x = k->cluster[0];
-        attr[0].value.clusterDim.y = k->cluster[1];
-        attr[0].value.clusterDim.z = k->cluster[2];
-        cfg.attrs = attr;
-        cfg.numAttrs = 1;
+        CUlaunchAttribute *a = &attr[cfg.numAttrs++];
+        a->id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        a->value.clusterDim.x = k->cluster[0];
+        a->value.clusterDim.y = k->cluster[1];
+        a->value.clusterDim.z = k->cluster[2];
+    }
+    if (dependent && rt->info.cc_major >= 9) {   /* programmatic dependent launch: sm_90 and newer */
+        CUlaunchAttribute *a = &attr[cfg.numAttrs++];
+        a->id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        a->value.programmaticStreamSerializationAllowed = 1;
     }
     void *args[] = {params};
     return sk_cuda_check(&rt->cu, rt->cu.cuLaunchKernelEx(&cfg, k->fn, args, NULL), k->kernel_name, err);
+}
+
+sparsek_status sk_rt_launch(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars, int nvars, void *params,
+                            CUstream stream, sk_err *err) {
+    return launch(rt, k, vars, nvars, params, stream, 0, err);
+}
+
+sparsek_status sk_rt_launch_dependent(sparsek_runtime *rt, const sk_kernel *k, const sk_gridvar *vars, int nvars,
+                                      void *params, CUstream stream, sk_err *err) {
+    return launch(rt, k, vars, nvars, params, stream, 1, err);
 }

@@ -15,7 +15,10 @@
 --   4. buckets the prefix scores that can be partial for some row's tau (in (theta_min - 1,
 --      theta_max + 1)) by value, and solves each row's tau on the exact piecewise-linear sum of
 --      clamps (bucket suffix sums + the two partial buckets + the row's new keys) by
---      safeguarded Newton (a few evaluations), bisection as the fallback. Tiles with at most 16
+--      safeguarded Newton, bisection as the fallback; each warp solves a run of consecutive
+--      rows and starts a row from the previous row's tau, where the row's f and slope are the
+--      previous row's plus its one new key (no evaluation pass at all where that key is below
+--      tau: 0.8 evaluations per row on average, was 2.7, tests/test_sparsek.c). Tiles with at most 16
 --      such rows (decode) skip the buckets: each Newton evaluation is one block-wide pass over
 --      those scores, copied once to shared memory.
 -- CUDA cores only (no tensor cores): the same text serves every arch from sm_80.

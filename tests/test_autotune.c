@@ -918,8 +918,29 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
     assert_int_equal(L.decode, 1);
     void *scratch = (void *)(uintptr_t)4096;
+    char log[4096];
+    snprintf(log, sizeof log, "%s/launches.txt", dir);
+    setenv("FAKE_LAUNCH_LOG", log, 1);
     sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "m=64 n=32 stages=3", NULL);
+    unsetenv("FAKE_LAUNCH_LOG");
     if (st) fail_msg("m=64 n=32 stages=3: %s", sparsek_last_error(rt));
+    /* The pretend GPU is sm_90a: the selection (the call's first kernel) is launched plainly, the
+     * decode kernel and the combine as programmatic dependents of the kernel before them. */
+    size_t n = 0;
+    char *text = skt_read_file(log, &n);
+    assert_non_null(text);
+    int sel = -1, dec = -1, comb = -1, line = 0, pdl[16] = {0};
+    for (char *l = strtok(text, "\n"); l && line < 16; l = strtok(NULL, "\n"), line++) {
+        pdl[line] = strstr(l, " pdl") != NULL;
+        if (strstr(l, "sparsek_select")) sel = line;
+        else if (strstr(l, "sparsek_decode_combine")) comb = line;
+        else if (strstr(l, "sparsek_decode")) dec = line;
+    }
+    free(text);
+    assert_int_equal(line, 3);
+    assert_true(sel == 0 && dec == 1 && comb == 2);
+    assert_false(pdl[sel]);
+    assert_true(pdl[dec] && pdl[comb]);
     assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "warps=8", NULL),
                      SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "sparsek_decode"));

@@ -2,7 +2,8 @@
  *   - the lists of the split selection (phases hist and compact: the top list holds the prefix's
  *     top k, the tau list every score that can matter to a row's tau) against the reference;
  *   - the selection algorithm of templates/sparsek_select.cut (pivot a0, the sorted short list
- *     each row's theta is read from, the bucketed bisection for tau) run as a C model against
+ *     each row's theta is read from, the bucketed Newton for tau with its warm start from the
+ *     previous row) run as a C model against
  *     the float64 reference, tile by tile, with the attention kernels' per-key rule (selected iff
  *     j < ncand and (u, j) >= (theta, theta_index), weight from tau - theta);
  *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select};
@@ -164,32 +165,49 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
             const double v = u[j];
             if (v > lo && v < hi) hb[cur[tau_bucket(v, lo, inv)]++] = u[j];
         }
+        /* The kernel's warm start (each warp chains a run of rows; here one run): at the previous
+         * row's tau, this row's f and slope are the previous row's plus its one added key. */
+        int warm = 0;
+        double wt = 0, wf = 0, wc = 0;
         for (int r = r1; r < nrows; r++) {
             const int nnew = NCAND(r) - n0;
             const double theta = key_score(rowkey[r]);
-            double tl = theta - 1.0, th = theta, t = theta - 0.5, tau = t;
+            double tl = theta - 1.0, th = theta, t = theta - 0.5, tau = t, f = 0, c = 0;
+            int have = warm && wt >= tl && wt <= th;
+            if (have) {
+                const double dx = (double)u[n0 + nnew - 1] - wt;
+                t = wt;
+                f = wf + (dx < 0 ? 0 : (dx > 1 ? 1 : dx));
+                c = wc + ((dx > 0 && dx <= 1) ? 1 : 0);
+            }
+            warm = 0;
             for (int it = 0; it < 64; it++) { /* safeguarded Newton, as the kernel */
-                const double t1 = t + 1.0;
-                const int b0 = tau_bucket(t, lo, inv), b1 = tau_bucket(t1, lo, inv);
-                double part = 0, np = 0;
-                for (int i = off[b0]; i < off[b0 + 1]; i++)
-                    if (hb[i] > t) { part += hb[i] - t; np += 1; }
-                for (int i = off[b1]; i < off[b1 + 1]; i++)
-                    if (hb[i] > t1) { part -= hb[i] - t1; np -= 1; }
-                for (int q = 0; q < nnew; q++) {
-                    const double c = (double)u[n0 + q] - t;
-                    part += c < 0 ? 0 : (c > 1 ? 1 : c);
-                    np += (c > 0 && c <= 1) ? 1 : 0;
+                if (!have) {
+                    const double t1 = t + 1.0;
+                    const int b0 = tau_bucket(t, lo, inv), b1 = tau_bucket(t1, lo, inv);
+                    double part = 0, np = 0;
+                    for (int i = off[b0]; i < off[b0 + 1]; i++)
+                        if (hb[i] > t) { part += hb[i] - t; np += 1; }
+                    for (int i = off[b1]; i < off[b1 + 1]; i++)
+                        if (hb[i] > t1) { part -= hb[i] - t1; np -= 1; }
+                    for (int q = 0; q < nnew; q++) {
+                        const double d = (double)u[n0 + q] - t;
+                        part += d < 0 ? 0 : (d > 1 ? 1 : d);
+                        np += (d > 0 && d <= 1) ? 1 : 0;
+                    }
+                    f = full + (suf[b0 + 1] - (t - lo) * (nh - off[b0 + 1])) -
+                        (suf[b1 + 1] - (t1 - lo) * (nh - off[b1 + 1])) + part;
+                    c = (off[b1 + 1] - off[b0 + 1]) + np;
+                    newton_evals++;
                 }
-                const double f = full + (suf[b0 + 1] - (t - lo) * (nh - off[b0 + 1])) -
-                                 (suf[b1 + 1] - (t1 - lo) * (nh - off[b1 + 1])) + part;
-                const double c = (off[b1 + 1] - off[b0 + 1]) + np;
+                have = 0;
                 const int ge = f >= k - 1e-8;
                 if (ge) tl = t;
                 else th = t;
-                newton_evals++;
                 if ((ge && f <= k + 1e-8 && c > 0) || th - tl < 1e-10) {
                     tau = ge ? t : 0.5 * (tl + th);
+                    warm = ge && f <= k + 1e-8 && c > 0;
+                    wt = t; wf = f; wc = c;
                     break;
                 }
                 double tn = tl;

@@ -62,6 +62,8 @@ extern "C" void emu_warp_exchange64(const void *mine, void *all32x64);
 #define __shared__ static
 
 static inline void __syncthreads(void) { emu_syncthreads(); }
+/* Programmatic dependent launch: kernels run one after another here, so there is nothing to wait for. */
+static inline void pdl_begin(void) {}
 static inline void __syncwarp(unsigned = 0xffffffffu) {
     unsigned long long z = 0, all[32];
     emu_warp_exchange(&z, all);
@@ -77,6 +79,11 @@ static inline float __frcp_rn(float x) { return 1.0f / x; }
 static inline float __double2float_rd(double x) {
     float f = (float)x;
     if ((double)f > x) f = nextafterf(f, -INFINITY);
+    return f;
+}
+static inline float __double2float_ru(double x) {
+    float f = (float)x;
+    if ((double)f < x) f = nextafterf(f, INFINITY);
     return f;
 }
 static inline float __saturatef(float x) { return x > 0.f ? (x < 1.f ? x : 1.f) : 0.f; } /* NaN: 0 */

@@ -9,7 +9,8 @@ import re
 import sys
 
 HELPERS = ["mma_m16n8k16_fp16", "mma_m16n8k16_bf16", "ldmatrix_x4", "ldmatrix_x4_trans", "cp_async_16",
-           "cp_async_commit", "cp_async_wait", "pack2", "fast_exp2", "st_shared_b32", "ld_shared_v4"]
+           "cp_async_commit", "cp_async_wait", "pack2", "fast_exp2", "st_shared_b32", "ld_shared_v4",
+           "pdl_begin"]
 
 
 def drop_helpers(lines):
