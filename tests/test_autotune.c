@@ -896,8 +896,38 @@ static void test_stale_pretuned_recompiled(void **state) {
     }
 }
 
+/* Runs one SparseK call on the pretend GPU with its launch log and writes the kernels it
+ * launched in order as short names ("select", "hist", "compact", "finish", "decode",
+ * "combine"), each with "+" if it was launched as a programmatic dependent. */
+static void launch_sequence(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
+                            size_t bytes, const char *tiles, const char *dir, char *seq, size_t cap) {
+    char log[4096];
+    snprintf(log, sizeof log, "%s/launches.txt", dir);
+    remove(log);
+    setenv("FAKE_LAUNCH_LOG", log, 1);
+    const sparsek_status st = sparsek_sparse_attention_forward_with(rt, sp, scratch, bytes, tiles, NULL);
+    unsetenv("FAKE_LAUNCH_LOG");
+    if (st) fail_msg("%s: %s", tiles ? tiles : "(default tiles)", sparsek_last_error(rt));
+    size_t n = 0;
+    char *text = skt_read_file(log, &n);
+    assert_non_null(text);
+    static const char *const kinds[] = {"_hist_", "_compact_", "_finish_", "sparsek_decode_combine", "sparsek_decode",
+                                        "sparsek_select"};
+    static const char *const names[] = {"hist", "compact", "finish", "combine", "decode", "select"};
+    seq[0] = 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        const char *name = "?";
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (strstr(l, kinds[i])) { name = names[i]; break; }
+        const size_t at = strlen(seq);
+        snprintf(seq + at, cap - at, "%s%s%s", at ? " " : "", name, strstr(l, " pdl") ? "+" : "");
+    }
+    free(text);
+}
+
 /* sparsek_sparse_attention_forward_with on a decode call takes sparsek_decode tile keys: valid
- * ones run (the pretend GPU launches nothing), others are refused naming the family. */
+ * ones run (the pretend GPU launches nothing), others are refused naming the family; the
+ * launches' order and programmatic-dependent flags, with the one-kernel and the split selection. */
 static void test_decode_tiles_on_pretend_gpu(void **state) {
     (void)state;
     const char *lib = fake_gpu();
@@ -918,29 +948,22 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
     assert_int_equal(L.decode, 1);
     void *scratch = (void *)(uintptr_t)4096;
-    char log[4096];
-    snprintf(log, sizeof log, "%s/launches.txt", dir);
-    setenv("FAKE_LAUNCH_LOG", log, 1);
-    sparsek_status st = sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "m=64 n=32 stages=3", NULL);
-    unsetenv("FAKE_LAUNCH_LOG");
-    if (st) fail_msg("m=64 n=32 stages=3: %s", sparsek_last_error(rt));
-    /* The pretend GPU is sm_90a: the selection (the call's first kernel) is launched plainly, the
-     * decode kernel and the combine as programmatic dependents of the kernel before them. */
-    size_t n = 0;
-    char *text = skt_read_file(log, &n);
-    assert_non_null(text);
-    int sel = -1, dec = -1, comb = -1, line = 0, pdl[16] = {0};
-    for (char *l = strtok(text, "\n"); l && line < 16; l = strtok(NULL, "\n"), line++) {
-        pdl[line] = strstr(l, " pdl") != NULL;
-        if (strstr(l, "sparsek_select")) sel = line;
-        else if (strstr(l, "sparsek_decode_combine")) comb = line;
-        else if (strstr(l, "sparsek_decode")) dec = line;
-    }
-    free(text);
-    assert_int_equal(line, 3);
-    assert_true(sel == 0 && dec == 1 && comb == 2);
-    assert_false(pdl[sel]);
-    assert_true(pdl[dec] && pdl[comb]);
+    /* The pretend GPU is sm_90a: the call's first kernel is launched plainly (after the memset,
+     * for the split selection's hist), every later one as the programmatic dependent of the
+     * kernel before it. */
+    char seq[256];
+    launch_sequence(rt, &sp, scratch, L.bytes, "m=64 n=32 stages=3", dir, seq, sizeof seq);
+    assert_string_equal(seq, "select decode+ combine+");
+    setenv("SPARSEK_SELECT_SPLIT_MIN", "64", 1);   /* the 292-key prefix takes the split selection */
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    assert_true(L.select_chunk > 0);
+    void *host = aligned_alloc(256, (L.bytes + 255) / 256 * 256);   /* the pretend driver's memset writes it */
+    assert_non_null(host);
+    launch_sequence(rt, &sp, host, L.bytes, NULL, dir, seq, sizeof seq);
+    free(host);
+    unsetenv("SPARSEK_SELECT_SPLIT_MIN");
+    assert_string_equal(seq, "hist compact+ finish+ decode+ combine+");
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
     assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, scratch, L.bytes, "warps=8", NULL),
                      SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "sparsek_decode"));
