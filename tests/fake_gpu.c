@@ -99,14 +99,14 @@ static CUresult f_launch(const CUlaunchConfig *cfg, CUfunction f, void **args, v
     if (fault && *fault && strstr(name, fault)) faulted = 1;
     const char *log = getenv("FAKE_LAUNCH_LOG");   /* one line per launch: kernel, then "pdl" if dependent */
     if (log && *log) {
-        FILE *f = fopen(log, "a");
-        if (f) {
+        FILE *lf = fopen(log, "a");
+        if (lf) {
             int pdl = 0;
             for (unsigned i = 0; i < cfg->numAttrs; i++)
                 pdl |= cfg->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
                        cfg->attrs[i].value.programmaticStreamSerializationAllowed;
-            fprintf(f, "%s%s\n", name, pdl ? " pdl" : "");
-            fclose(f);
+            fprintf(lf, "%s%s\n", name, pdl ? " pdl" : "");
+            fclose(lf);
         }
     }
     if (!strstr(name, "fmha_fwd")) return CUDA_SUCCESS;

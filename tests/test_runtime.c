@@ -237,7 +237,6 @@ static void test_generate_fmha(void **state) {
     assert_non_null(strstr(sparsek_last_error(f->rt), "no_such_family"));
 }
 
-/* Compiles the dense family for three arches; the second request for each comes from disk. */
 /* The wgmma kernels as the heuristic generates them: no spills, and ptxas keeps the wgmma
  * pipeline asynchronous (it reports "wgmma.mma_async instructions are serialized" when the code
  * lets an accumulator be touched between issue and wait, or wgmma sit in divergent paths). */
@@ -259,6 +258,7 @@ static void test_wgmma_kernels_stay_async(void **state) {
     }
 }
 
+/* Compiles the dense family for three arches; the second request for each comes from disk. */
 static void test_compile_arches_and_cache(void **state) {
     fixture *f = *state;
     const char *arches[] = {"sm_80", "sm_90a", "sm_100a"};

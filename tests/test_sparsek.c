@@ -299,9 +299,9 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
 /* ---- the split selection's lists, in C (templates/sparsek_select_split.cut) ------------------ */
 
 /* What the compact phase writes for a prefix [0, n0): the indices whose top digit reaches the bin
- * d holding the prefix's min(k, n0)-th key (ascending), and the scores above L = (lowest score of
- * bin d) - 1. Returns L. */
-static double split_lists(const float *u, int n0, int k, int *top, int *ntop, int *tau, int *ntau) {
+ * d holding the prefix's min(k, n0)-th key (ascending), and how many scores are above L = (lowest
+ * score of bin d) - 1 (the tau list's length). Returns L. */
+static double split_lists(const float *u, int n0, int k, int *top, int *ntop, int *ntau) {
     static int hist[BINS];
     memset(hist, 0, sizeof hist);
     for (int j = 0; j < n0; j++) hist[score_key(u[j]) >> 21]++;
@@ -314,7 +314,7 @@ static double split_lists(const float *u, int n0, int k, int *top, int *ntop, in
     *ntop = *ntau = 0;
     for (int j = 0; j < n0; j++) {
         if (score_key(u[j]) >= dlo) top[(*ntop)++] = j;
-        if ((double)u[j] > L) tau[(*ntau)++] = j;
+        *ntau += (double)u[j] > L;
     }
     return L;
 }
@@ -326,14 +326,14 @@ static void check_split_problem(sparsek_runtime *rt, int sk, int sq, int k, int 
                                 long *tau_kept, long *prefix_keys) {
     float *u = malloc(sizeof *u * (size_t)sk);
     fill_scores(u, sk, kind);
-    int *top = malloc(sizeof *top * (size_t)sk), *tau = malloc(sizeof *tau * (size_t)sk);
+    int *top = malloc(sizeof *top * (size_t)sk);
     int *sel = malloc(sizeof *sel * (size_t)(k + sk));
     key64 *keys = malloc(sizeof *keys * (size_t)sk);
     for (int i0 = 0; i0 < sq; i0 += rows) {
         const int pos0 = sk - sq + i0, n0 = pos0 - w + 1 > 0 ? pos0 - w + 1 : 0;
         const int nrows = rows < sq - i0 ? rows : sq - i0;
         int ntop, ntau;
-        const double L = split_lists(u, n0, k, top, &ntop, tau, &ntau);
+        const double L = split_lists(u, n0, k, top, &ntop, &ntau);
         *tau_kept += ntau;
         *prefix_keys += n0;
         for (int j = 0; j < n0; j++) keys[j] = sel_key(u[j], j);
@@ -356,7 +356,7 @@ static void check_split_problem(sparsek_runtime *rt, int sk, int sq, int k, int 
                 fail_msg("sk=%d k=%d w=%d kind=%d row %d: L %.9g above theta - 1 = %.9g", sk, k, w, kind, i0 + r, L, theta - 1.0);
         }
     }
-    free(u); free(top); free(tau); free(sel); free(keys);
+    free(u); free(top); free(sel); free(keys);
 }
 
 static sparsek_runtime *new_rt(void) {

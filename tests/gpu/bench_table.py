@@ -11,6 +11,15 @@ import argparse
 import json
 
 
+def row(cells):
+    print("| " + " | ".join(cells) + " |")
+
+
+def header(head):
+    row(head)
+    print("|" + "---|" * len(head))
+
+
 def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
@@ -28,8 +37,7 @@ def main():
             "cuDNN/SparseK", "rel err", "config"]
     if args.tiles:
         head.append("tiles (us)")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
+    header(head)
     for r in run["rows"]:
         t = r["sparsek_us"]
         cells = [str(r["B"]), str(r["H"]), str(r["S"]), str(r["D"]), "causal" if r["causal"] else "full",
@@ -39,7 +47,7 @@ def main():
                  fmt(r["rel_err"], ".1e"), "`%s`" % r["config"].replace(" dtype=bf16", "")]
         if args.tiles:
             cells.append(", ".join("%s %.1f" % kv for kv in sorted(r["tiles"].items(), key=lambda kv: kv[1])))
-        print("| " + " | ".join(cells) + " |")
+        row(cells)
 
 
 def sparse_tables(run):
@@ -48,26 +56,24 @@ def sparse_tables(run):
     if pre:
         head = ["S", "k", "w", "SparseK us", "select share", "eff TFLOP/s", "our dense us (TFLOP/s)", "eff / dense",
                 "cuDNN dense us", "Flex block-sparse us (density)", "rel err"]
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
+        header(head)
         for r in pre:
             dense = "%s (%s)" % (fmt(r.get("dense_us"), ".0f"), fmt(r.get("dense_tflops"), ".0f"))
             flex = "%s (%s)" % (fmt(r.get("flex_us"), ".0f"), fmt(r.get("flex_density"), ".3f"))
-            print("| " + " | ".join([str(r["S"]), str(r["k"]), str(r["w"]), fmt(r["sparsek_us"], ".0f"),
-                                     fmt(100 * r["select_share"], ".1f") + "%", fmt(r["eff_tflops"], ".0f"), dense,
-                                     fmt(r.get("sparse_vs_dense_tflops"), ".2f"), fmt(r.get("cudnn_dense_us"), ".0f"),
-                                     flex, fmt(r["rel_err"], ".1e")]) + " |")
+            row([str(r["S"]), str(r["k"]), str(r["w"]), fmt(r["sparsek_us"], ".0f"),
+                 fmt(100 * r["select_share"], ".1f") + "%", fmt(r["eff_tflops"], ".0f"), dense,
+                 fmt(r.get("sparse_vs_dense_tflops"), ".2f"), fmt(r.get("cudnn_dense_us"), ".0f"),
+                 flex, fmt(r["rel_err"], ".1e")])
         print()
     if dec:
         head = ["B", "KV", "k", "w", "SparseK us", "select us", "GB/s of bytes needed", "MB needed",
                 "torch gather us", "speedup", "rel err"]
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
+        header(head)
         for r in dec:
-            print("| " + " | ".join([str(r["B"]), str(r["KV"]), str(r["k"]), str(r["w"]), fmt(r["sparsek_us"], ".1f"),
-                                     fmt(r["select_us"], ".1f"), fmt(r["gbps"], ".0f"), fmt(r["needed_MB"], ".0f"),
-                                     fmt(r["torch_gather_us"], ".1f"), fmt(r["speedup_vs_torch"], ".1f") + "x",
-                                     fmt(r["rel_err"], ".1e")]) + " |")
+            row([str(r["B"]), str(r["KV"]), str(r["k"]), str(r["w"]), fmt(r["sparsek_us"], ".1f"),
+                 fmt(r["select_us"], ".1f"), fmt(r["gbps"], ".0f"), fmt(r["needed_MB"], ".0f"),
+                 fmt(r["torch_gather_us"], ".1f"), fmt(r["speedup_vs_torch"], ".1f") + "x",
+                 fmt(r["rel_err"], ".1e")])
 
 
 if __name__ == "__main__":

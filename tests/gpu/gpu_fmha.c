@@ -137,7 +137,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         jobs[t].host.q = hq; jobs[t].host.k = hk; jobs[t].host.v = hv;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
-    row_errors errs = {.err2 = 0};
+    row_errors errs = {0};
     for (int t = 0; t < NT; t++) {
         pthread_join(th[t], NULL);
         row_errors_merge(&errs, &jobs[t].errs);
@@ -146,17 +146,15 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
             fail = 1;
         }
     }
-    const double lse_err = errs.lse_err;
-    const int lse_bad = errs.lse_bad;
     const double rel = row_errors_rel(&errs);
     const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
-    if (!(rel <= tol) || poisoned || lse_bad) fail = 1;
+    if (!(rel <= tol) || poisoned || errs.lse_bad) fail = 1;
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d %s %-6s %s rel=%.2e lse_err=%.1e%s%s\n",
                fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->dtype == SPARSEK_BF16 ? "bf16" : "fp16",
-               c->causal ? "causal" : "full", c->layout ? "BHSD" : "BSHD", rel, lse_err,
-               poisoned ? " POISON-LEFT" : "", lse_bad ? " LSE-MISMATCH" : "");
+               c->causal ? "causal" : "full", c->layout ? "BHSD" : "BSHD", rel, errs.lse_err,
+               poisoned ? " POISON-LEFT" : "", errs.lse_bad ? " LSE-MISMATCH" : "");
     cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
     free(hq); free(hk); free(hv); free(ho); free(fo); free(lse); free(rows);
     return fail;

@@ -236,7 +236,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         jobs[t].rows = rows; jobs[t].nrows = nrows; jobs[t].first_bh = t; jobs[t].step_bh = NT;
         pthread_create(&th[t], NULL, ref_worker, &jobs[t]);
     }
-    row_errors errs = {.err2 = 0};
+    row_errors errs = {0};
     double tau_err = 0;
     int sbad = 0, tbad = 0, ntl = 0;
     for (int t = 0; t < NT; t++) {
@@ -249,23 +249,21 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         }
         if (jobs[t].tau_err > tau_err) tau_err = jobs[t].tau_err;
     }
-    const double lse_err = errs.lse_err;
-    const int lse_bad = errs.lse_bad;
     rows_checked += (long)nrows * c->b * c->hkv;
     sel_bad += sbad; tiles_checked += ntl; tiles_bad += tbad;
     if (tau_err > worst_tau) worst_tau = tau_err;
     const double rel = row_errors_rel(&errs);
     const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
-    if (!(rel <= tol) || poisoned || lse_bad || sbad || tbad) fail = 1;
+    if (!(rel <= tol) || poisoned || errs.lse_bad || sbad || tbad) fail = 1;
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
                "lse_err=%.1e tau_err=%.1e%s%s%s%s%s\n",
                fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->topk, c->window,
                c->dtype == SPARSEK_BF16 ? "bf16" : "fp16", WNAME[c->weight], c->scores, c->layout ? "BHSD" : "BSHD",
-               L.decode ? "decode" : "prefill", rel, lse_err, tau_err, L.select_chunk ? " split-select" : "",
+               L.decode ? "decode" : "prefill", rel, errs.lse_err, tau_err, L.select_chunk ? " split-select" : "",
                poisoned ? " POISON-LEFT" : "",
-               lse_bad ? " LSE-MISMATCH" : "", sbad ? " SELECTION-MISMATCH" : "", tbad ? " TILE-MISMATCH" : "");
+               errs.lse_bad ? " LSE-MISMATCH" : "", sbad ? " SELECTION-MISMATCH" : "", tbad ? " TILE-MISMATCH" : "");
     cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
     cu.cuMemFree(du); cu.cuMemFree(ds);
     free(hq); free(hk); free(hv); free(ho); free(hu); free(fo); free(lse); free(rows);

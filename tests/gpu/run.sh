@@ -88,7 +88,7 @@ for b in r['buckets']:
     if b['wrong']:
         print(f"    wrong: {b['wrong_list']}")
 PY
-  "$bin/sparsek-tune" show "$tdir" > "$out/show.txt"; tail -n +1 "$out/show.txt" | head -3
+  "$bin/sparsek-tune" show "$tdir" > "$out/show.txt"; head -3 "$out/show.txt"
   mkdir -p "$out/pretuned" && cp "$tdir"/*.skc "$out/pretuned/" && echo "pretuned cache: $(ls "$out/pretuned" | wc -l) entries, $(du -sh "$out/pretuned" | cut -f1) -> $out/pretuned"
   step "sparsek_runtime_load of the whole pretuned cache in a fresh process (goal < 50 ms)"
   for i in 1 2 3; do "$bin/sparsek-tune" load "$out/pretuned"; done 2>&1 | tee "$out/load.log" | grep -E "^load"
