@@ -588,8 +588,7 @@ static const sk_kernel *find_kernel(sparsek_runtime *rt, const char *family, con
 /* Keeps a stale pretuned kernel for good (NVRTC cannot rebuild it): no further compile attempts. */
 static void keep_stale(sparsek_runtime *rt, const sk_kernel *k) {
     pthread_mutex_lock(&rt->lock);
-    for (int i = 0; i < rt->nkernels; i++)
-        if (rt->kernels[i] == k) rt->kernels[i]->stale = 0;
+    ((sk_kernel *)k)->stale = 0;   /* registered kernels are the runtime's own allocations */
     pthread_mutex_unlock(&rt->lock);
 }
 

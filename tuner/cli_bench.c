@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "cli_bench.h"
+#include "sk_autotune.h"
 #include "sk_halfs.h"
 #include "sk_runtime.h"
+#include "sk_tune_fmha.h"
 #include "sk_tuned.h"
 
 void sk_bench_usage(FILE *f, const char *prog) {
@@ -259,17 +261,9 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
     rc = 1;
     if (!hq || !hk || !hv || !sets || !mem) { fprintf(stderr, "%s bench: out of memory\n", prog); goto fail; }
     uint64_t x = 0x9e3779b97f4a7c15ULL;
-    for (int t = 0; t < 3; t++) {
-        uint16_t *dst = t == 0 ? hq : t == 1 ? hk : hv;
-        size_t n = t == 0 ? nq : nk;
-        for (size_t i = 0; i < n; i += 2) { /* Box-Muller on xorshift: N(0,1) pairs */
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            double u1 = ((x >> 11) + 1.0) / 9007199254740993.0, u2 = (double)(x & 0xffffffff) / 4294967296.0;
-            double r = sqrt(-2 * log(u1));
-            dst[i] = sk_half_from_float(s.dtype, (float)(r * cos(6.283185307179586 * u2)));
-            if (i + 1 < n) dst[i + 1] = sk_half_from_float(s.dtype, (float)(r * sin(6.283185307179586 * u2)));
-        }
-    }
+    sk_fill_normal(hq, nq, s.dtype, &x);
+    sk_fill_normal(hk, nk, s.dtype, &x);
+    sk_fill_normal(hv, nk, s.dtype, &x);
     host.q = hq; host.k = hk; host.v = hv; host.o = hq;
     for (int i = 0; i < nsets; i++) {
         sets[i] = host;
@@ -293,11 +287,10 @@ int sk_bench_main(int argc, char **argv, const char *prog) {
             goto fail;
         }
         /* the shape hint may name the path itself (small d=64 grids on sm_90a run path=mma) */
-        size_t used = strstr(hcfg, "path=") ? 0 : strlen(heur_tiles);
-        heur_tiles[used] = '\0';
-        for (char *save = NULL, *t = strtok_r(hcfg, " ", &save); t; t = strtok_r(NULL, " ", &save))
-            if (strncmp(t, "d=", 2) && strncmp(t, "dtype=", 6) && strncmp(t, "causal=", 7) && used + strlen(t) + 2 < sizeof heur_tiles)
-                used += (size_t)snprintf(heur_tiles + used, sizeof heur_tiles - used, "%s%s", used ? " " : "", t);
+        char t[sizeof heur_tiles - 16];   /* room for "path=auto " */
+        sk_config_tiles(hcfg, t, sizeof t);
+        if (strstr(hcfg, "path=")) snprintf(heur_tiles, sizeof heur_tiles, "%s", t);
+        else snprintf(heur_tiles, sizeof heur_tiles, "path=auto%s%s", *t ? " " : "", t);
         have_tuned = sk_rt_tuned_config(rt, "fmha_fwd", &sets[0], tuned_cfg, sizeof tuned_cfg, tuned_bucket,
                                         sizeof tuned_bucket, &tuned_us);
     }

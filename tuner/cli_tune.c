@@ -74,28 +74,17 @@ static void jstr(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+/* The text before a JSON value (e.g. `, "gpu": `), then v as a JSON string. */
+static void jkv(const char *key, const char *v) {
+    printf("%s", key);
+    jstr(stdout, v);
 }
 
 /* --preset / --shapes into a shape list. */
 static int load_shapes(const char *preset, const char *file, sk_tune_shape **shapes, int *n, const char *prog,
                        const char *cmd) {
     sk_err e;
-    if (file) {
-        char *text = NULL;
-        size_t size;
-        if (sk_read_file(file, &text, &size, &e) || sk_autotune_parse_shapes(text, shapes, n, &e)) {
-            fprintf(stderr, "%s %s: %s\n", prog, cmd, e.msg);
-            free(text);
-            return 2;
-        }
-        free(text);
-        return 0;
-    }
-    if (sk_autotune_preset(preset ? preset : "standard", shapes, n, &e)) {
+    if (sk_autotune_load_shapes(preset, file, shapes, n, &e)) {
         fprintf(stderr, "%s %s: %s\n", prog, cmd, e.msg);
         return 2;
     }
@@ -106,22 +95,6 @@ static const char *shape_text(const sk_tune_shape *s, char *buf, size_t n) {
     snprintf(buf, n, "b=%d h=%d hkv=%d sq=%d sk=%d d=%d dtype=%s causal=%d%s%s", s->b, s->h, s->hkv ? s->hkv : s->h,
              s->sq, s->sk, s->d, s->dtype == SPARSEK_BF16 ? "bf16" : "fp16", s->causal, s->tiles[0] ? " " : "",
              s->tiles);
-    return buf;
-}
-
-/* The tile part of a canonical config (what differs between candidates, the path included). */
-static const char *tile_part(const char *config, char *buf, size_t n) {
-    buf[0] = 0;
-    size_t used = 0;
-    char copy[512];
-    snprintf(copy, sizeof copy, "%s", config);
-    for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        if (!strncmp(t, "d=", 2) || !strncmp(t, "dtype=", 6) || !strncmp(t, "causal=", 7))
-            continue;
-        int w = snprintf(buf + used, n - used, "%s%s", used ? " " : "", t);
-        if (w < 0 || (size_t)w >= n - used) break;
-        used += (size_t)w;
-    }
     return buf;
 }
 
@@ -159,14 +132,10 @@ static void progress(void *user, const sk_autotune_event *ev) {
 }
 
 static void print_report_json(const sk_autotune_report *r, const char *dir, double budget) {
-    printf("{\"gpu\": ");
-    jstr(stdout, r->gpu);
-    printf(", \"arch\": ");
-    jstr(stdout, r->arch);
-    printf(", \"toolchain\": ");
-    jstr(stdout, r->toolchain);
-    printf(", \"cache_dir\": ");
-    jstr(stdout, dir);
+    jkv("{\"gpu\": ", r->gpu);
+    jkv(", \"arch\": ", r->arch);
+    jkv(", \"toolchain\": ", r->toolchain);
+    jkv(", \"cache_dir\": ", dir);
     printf(", \"seconds\": %.3f, \"budget_s\": %g, \"budget_hit\": %s, \"gpu_failed\": %s, \"stop_reason\": ", r->seconds,
            budget, r->budget_hit ? "true" : "false", r->gpu_failed ? "true" : "false");
     jstr(stdout, r->stop_reason);
@@ -178,8 +147,7 @@ static void print_report_json(const sk_autotune_report *r, const char *dir, doub
         char sh[256];
         printf("%s{\"bucket\": ", i ? ", " : "");
         jstr(stdout, b->bucket);
-        printf(", \"shape\": ");
-        jstr(stdout, shape_text(&b->shape, sh, sizeof sh));
+        jkv(", \"shape\": ", shape_text(&b->shape, sh, sizeof sh));
         printf(", \"candidates\": %d, \"pruned\": %d, \"compile_failed\": %d, \"measured_now\": %d, \"ok\": %d, "
                "\"wrong\": %d, \"failed\": %d, \"finished\": %s, \"skipped\": %s, \"winner\": ",
                b->candidates, b->pruned, b->compile_failed, b->measured_now, b->ok, b->wrong, b->failed,
@@ -190,8 +158,7 @@ static void print_report_json(const sk_autotune_report *r, const char *dir, doub
         printf(", \"heuristic_us\": %.3f, \"speedup\": %.4f, \"wrong_list\": ", b->heuristic_us,
                b->finished && b->heuristic_us > 0 ? b->heuristic_us / b->winner_us : 0.0);
         jstr(stdout, b->wrong_list);
-        printf(", \"note\": ");
-        jstr(stdout, b->note);
+        jkv(", \"note\": ", b->note);
         printf("}");
     }
     printf("]}\n");
@@ -208,7 +175,7 @@ static void print_report_text(const sk_autotune_report *r, const char *dir) {
             if (b->heuristic_us > 0) printf("%11.1f %6.2fx", b->heuristic_us, b->heuristic_us / b->winner_us);
             else printf("%11s %7s", "-", "-");
             printf(" %5d %5d %6d  %s%s\n", b->ok + b->wrong + b->failed, b->wrong, b->failed,
-                   tile_part(b->winner, tp, sizeof tp), !strcmp(b->winner, b->heuristic) ? " (= heuristic)" : "");
+                   sk_config_tiles(b->winner, tp, sizeof tp), !strcmp(b->winner, b->heuristic) ? " (= heuristic)" : "");
         } else {
             printf("%-42s %11s %11s %7s %5d %5d %6d  NOT TUNED: %s\n", b->bucket, "-", "-", "-",
                    b->ok + b->wrong + b->failed, b->wrong, b->failed, b->note);
@@ -403,8 +370,7 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
     free(w);
     if (nrows) qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
     if (json) {
-        printf("{\"dir\": ");
-        jstr(stdout, dir);
+        jkv("{\"dir\": ", dir);
         printf(", \"winners\": [");
     } else {
         printf("tuned winners in %s: %d bucket%s in %d entr%s%s\n", dir, nrows, nrows == 1 ? "" : "s", entries,
@@ -423,18 +389,14 @@ int sk_cli_show(int argc, char **argv, const char *prog) {
             jstr(stdout, r->w.bucket);
             printf(", \"time_us\": %.3f, \"config\": ", r->w.us);
             jstr(stdout, r->config);
-            printf(", \"gpu\": ");
-            jstr(stdout, r->gpu);
-            printf(", \"arch\": ");
-            jstr(stdout, r->arch);
-            printf(", \"toolchain\": ");
-            jstr(stdout, r->toolchain);
-            printf(", \"kernel\": ");
-            jstr(stdout, r->kernel);
+            jkv(", \"gpu\": ", r->gpu);
+            jkv(", \"arch\": ", r->arch);
+            jkv(", \"toolchain\": ", r->toolchain);
+            jkv(", \"kernel\": ", r->kernel);
             printf("}");
         } else {
             printf("%-42s %11.1f  %-28s %-12s  %s\n", r->w.bucket, r->w.us, r->gpu, r->toolchain,
-                   tile_part(r->config, tp, sizeof tp));
+                   sk_config_tiles(r->config, tp, sizeof tp));
         }
         free(r->config); free(r->gpu); free(r->toolchain); free(r->kernel); free(r->arch);
     }
@@ -491,7 +453,7 @@ int sk_cli_load(int argc, char **argv, const char *prog) {
         free(shapes);
         return 1;
     }
-    const double t0 = now_s();
+    const double t0 = sk_now_s();
     sparsek_device_info info;
     if (sparsek_runtime_device_info(rt, &info) || !info.has_device) {
         fprintf(stderr, "%s load: no GPU: %s\n", prog, rt->cuda_err.msg[0] ? rt->cuda_err.msg : sparsek_last_error(rt));
@@ -499,16 +461,14 @@ int sk_cli_load(int argc, char **argv, const char *prog) {
         free(shapes);
         return 1;
     }
-    const double t1 = now_s();
+    const double t1 = sk_now_s();
     sparsek_status st = sparsek_runtime_load(rt, dir);
-    const double t2 = now_s();
+    const double t2 = sk_now_s();
     int loaded = 0, rejected = 0;
     sparsek_runtime_load_stats(rt, &loaded, &rejected);
     if (json) {
-        printf("{\"dir\": ");
-        jstr(stdout, dir);
-        printf(", \"device\": ");
-        jstr(stdout, info.name);
+        jkv("{\"dir\": ", dir);
+        jkv(", \"device\": ", info.name);
         printf(", \"status\": \"%s\", \"device_init_ms\": %.3f, \"load_ms\": %.3f, \"loaded\": %d, \"rejected\": %d, "
                "\"tuned_buckets\": %d",
                sparsek_status_name(st), 1e3 * (t1 - t0), 1e3 * (t2 - t1), loaded, rejected, sk_rt_tuned_count(rt, 0));
@@ -557,10 +517,8 @@ int sk_cli_load(int argc, char **argv, const char *prog) {
         if (json) {
             printf("%s{\"bucket\": ", i ? ", " : "");
             jstr(stdout, bucket);
-            printf(", \"tuned_bucket\": ");
-            jstr(stdout, tuned ? used : "");
-            printf(", \"config\": ");
-            jstr(stdout, tuned ? cfg : "heuristic");
+            jkv(", \"tuned_bucket\": ", tuned ? used : "");
+            jkv(", \"config\": ", tuned ? cfg : "heuristic");
             printf(", \"result\": \"%s\", \"rel_err\": %.3g, \"median_us\": %.3f, \"tuned_us\": %.3f, \"spread\": %.4f, "
                    "\"note\": ",
                    res, r.rel_err, r.median_us, tuned_us, isfinite(spread) ? spread : 0.0);

@@ -12,7 +12,7 @@
 #include "sk_cache.h"
 #include "sk_tuned.h"
 
-static double now_s(void) {
+double sk_now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -166,6 +166,17 @@ sparsek_status sk_autotune_parse_shapes(const char *text, sk_tune_shape **out, i
         *out = NULL;
         *n = 0;
     }
+    return st;
+}
+
+sparsek_status sk_autotune_load_shapes(const char *preset, const char *file, sk_tune_shape **out, int *n,
+                                       sk_err *err) {
+    if (!file) return sk_autotune_preset(preset ? preset : "standard", out, n, err);
+    char *text = NULL;
+    size_t size;
+    sparsek_status st = sk_read_file(file, &text, &size, err);
+    if (!st) st = sk_autotune_parse_shapes(text, out, n, err);
+    free(text);
     return st;
 }
 
@@ -333,12 +344,11 @@ static sparsek_status fmha_open(sparsek_runtime *rt, const sk_tune_shape *s, int
     return st;
 }
 
-/* The tile keys of a canonical fmha_fwd config: everything but the problem keys. */
-static void tiles_of(const char *config, char *out, size_t n) {
+const char *sk_config_tiles(const char *config, char *out, size_t n) {
     out[0] = 0;
     size_t used = 0;
     char *copy = sk_strdup(config);
-    if (!copy) return;
+    if (!copy) return out;
     for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
         if (!strncmp(t, "d=", 2) || !strncmp(t, "dtype=", 6) || !strncmp(t, "causal=", 7)) continue;
         int w = snprintf(out + used, n - used, "%s%s", used ? " " : "", t);
@@ -346,11 +356,12 @@ static void tiles_of(const char *config, char *out, size_t n) {
         used += (size_t)w;
     }
     free(copy);
+    return out;
 }
 
 static void fmha_measure(void *bench, const char *config, sk_tune_result *r) {
     char tiles[512];
-    tiles_of(config, tiles, sizeof tiles);
+    sk_config_tiles(config, tiles, sizeof tiles);
     sk_fmha_bench_measure(bench, tiles, r);
 }
 
@@ -404,7 +415,7 @@ static void measure_cb(void *ctx, const char *config, sk_tune_result *res) {
         res->status = SK_TUNE_FAILED;
         snprintf(res->note, sizeof res->note, "compile: %s: %.200s", sparsek_status_name(c->outcomes[i].status),
                  c->outcomes[i].message);
-    } else if (c->deadline > 0 && now_s() > c->deadline) {
+    } else if (c->deadline > 0 && sk_now_s() > c->deadline) {
         res->status = SK_TUNE_SKIPPED;
         c->r->budget_hit = 1;
         return;
@@ -547,7 +558,7 @@ static int tune_one(sparsek_runtime *mrt, sk_gen *g, const family_ops *ops, cons
     const char *family = ops->name;
     sk_err e;
     ops->bucket(r->arch, &b->shape, b->bucket, sizeof b->bucket);
-    if (deadline > 0 && now_s() > deadline) {
+    if (deadline > 0 && sk_now_s() > deadline) {
         r->budget_hit = 1;
         return 1;
     }
@@ -649,7 +660,7 @@ sparsek_status sk_autotune_run(sparsek_runtime *rt, const sk_autotune_options *o
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "no tuner for family '%s' (tunable: %s)", o->family,
                        SK_AUTOTUNE_FAMILIES);
     if (o->iters && o->iters < 10) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "at least 10 timed runs (iters) per candidate");
-    const double t0 = now_s();
+    const double t0 = sk_now_s();
     sparsek_status st;
     if (o->fake_measure) {
         if (!o->fake_arch || !o->fake_gpu) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "fake_measure needs fake_arch and fake_gpu");
@@ -726,7 +737,7 @@ sparsek_status sk_autotune_run(sparsek_runtime *rt, const sk_autotune_options *o
     sparsek_runtime_destroy(mrt);
     free(work);
     free(log);
-    r->seconds = now_s() - t0;
+    r->seconds = sk_now_s() - t0;
     return st;
 }
 
@@ -765,11 +776,7 @@ void sk_autotune_first_run(sparsek_runtime *rt) {
     sk_tune_shape *shapes = NULL;
     int n = 0;
     const char *file = getenv("SPARSEK_AUTOTUNE_SHAPES");
-    char *text = NULL;
-    size_t size;
-    sparsek_status st = file && *file ? sk_read_file(file, &text, &size, &e) : SPARSEK_OK;
-    if (!st) st = text ? sk_autotune_parse_shapes(text, &shapes, &n, &e) : sk_autotune_preset("standard", &shapes, &n, &e);
-    free(text);
+    sparsek_status st = sk_autotune_load_shapes(NULL, file && *file ? file : NULL, &shapes, &n, &e);
     if (st) {
         sk_rt_note(rt, "autotune: %s; using the heuristic tile choice", e.msg);
         return;

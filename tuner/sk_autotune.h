@@ -94,6 +94,15 @@ SK_HIDDEN sparsek_status sk_autotune_preset(const char *name, sk_tune_shape **ou
 /* One shape per line: key=value over b, h, hkv, s (sq = sk), sq, sk, d, dtype, causal; other
  * keys are tile keys fixed for the search; '#' starts a comment. */
 SK_HIDDEN sparsek_status sk_autotune_parse_shapes(const char *text, sk_tune_shape **out, int *n, sk_err *err);
+/* The shapes of `file` (sk_autotune_parse_shapes), else of the preset `preset` (NULL: "standard"). */
+SK_HIDDEN sparsek_status sk_autotune_load_shapes(const char *preset, const char *file, sk_tune_shape **out, int *n,
+                                                 sk_err *err);
+
+/* The tile part of a canonical fmha_fwd config: every key but the problem keys d, dtype and
+ * causal (the path included), into out; returns out. */
+SK_HIDDEN const char *sk_config_tiles(const char *config, char *out, size_t n);
+/* Seconds on the monotonic clock. */
+SK_HIDDEN double sk_now_s(void);
 
 /* Marks the cache entry `key` (read from from_dir) as the winner of `bucket` with time `us` on
  * `gpu` and stores it in to_dir, merging with the buckets that entry already won there and

@@ -38,7 +38,7 @@ void sk_tune_shape_params(const sk_tune_shape *s, sparsek_attention_params *p) {
     (void)sparsek_attention_params_set_layout(p, 0);
 }
 
-static void fill_normal(uint16_t *dst, size_t n, sparsek_dtype dt, uint64_t *x) {
+void sk_fill_normal(uint16_t *dst, size_t n, sparsek_dtype dt, uint64_t *x) {
     for (size_t i = 0; i < n; i += 2) { /* Box-Muller on xorshift: N(0,1) pairs */
         *x ^= *x << 13; *x ^= *x >> 7; *x ^= *x << 17;
         const double u1 = ((*x >> 11) + 1.0) / 9007199254740993.0, u2 = (double)(*x & 0xffffffff) / 4294967296.0;
@@ -97,9 +97,9 @@ sparsek_status sk_fmha_bench_open(sparsek_runtime *rt, const sk_tune_shape *s, i
         return sk_fail(err, SPARSEK_OUT_OF_MEMORY, "out of host memory for the inputs");
     }
     uint64_t x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)s->sq << 20) ^ (uint64_t)s->d;
-    fill_normal(b->hq, b->nq, h->dtype, &x);
-    fill_normal(b->hk, b->nk, h->dtype, &x);
-    fill_normal(b->hv, b->nk, h->dtype, &x);
+    sk_fill_normal(b->hq, b->nq, h->dtype, &x);
+    sk_fill_normal(b->hk, b->nk, h->dtype, &x);
+    sk_fill_normal(b->hv, b->nk, h->dtype, &x);
     b->host.q = b->hq; b->host.k = b->hk; b->host.v = b->hv; b->host.o = b->ho;
     for (int i = 0; i < b->nsets && !st; i++) {
         CUdeviceptr *m = &b->mem[4 * i];
@@ -145,9 +145,6 @@ sparsek_status sk_fmha_bench_open(sparsek_runtime *rt, const sk_tune_shape *s, i
     *out = b;
     return SPARSEK_OK;
 }
-
-int sk_fmha_bench_sets(const sk_fmha_bench *b) { return b->nsets; }
-double sk_fmha_bench_min_us(const sk_fmha_bench *b) { return b->min_us; }
 
 static int cmp_float(const void *a, const void *b) {
     const float x = *(const float *)a, y = *(const float *)b;

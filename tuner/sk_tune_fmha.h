@@ -32,12 +32,10 @@ SK_HIDDEN void sk_fmha_bench_measure(sk_fmha_bench *b, const char *tiles, sk_tun
 /* 1 once a CUDA error after a launch (a kernel fault) made the context unusable: nothing more
  * can be measured in this process. */
 SK_HIDDEN int sk_fmha_bench_fatal(const sk_fmha_bench *b);
-/* The minimum of the last OK measurement's runs (us). */
-SK_HIDDEN double sk_fmha_bench_min_us(const sk_fmha_bench *b);
-/* Buffer sets the inputs rotate over. */
-SK_HIDDEN int sk_fmha_bench_sets(const sk_fmha_bench *b);
 SK_HIDDEN void sk_fmha_bench_close(sk_fmha_bench *b);
 
+/* n fp16/bf16 values drawn from N(0, 1) (Box-Muller on a xorshift state x, advanced). */
+SK_HIDDEN void sk_fill_normal(uint16_t *dst, size_t n, sparsek_dtype dt, uint64_t *x);
 /* The host params of a shape (dims, [B,S,H,D] strides; no pointers). */
 SK_HIDDEN void sk_tune_shape_params(const sk_tune_shape *s, sparsek_attention_params *p);
 
