@@ -68,3 +68,14 @@ int skt_run(const char *cmd, char **out) {
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
     return -1;
 }
+
+int skt_build_cuda_lib(const char *src, const char *lib, const char *extra, const char *what) {
+    const char *home = getenv("CUDA_HOME");
+    if (!home || !*home) home = "/usr/local/cuda";
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "${CC:-cc} -shared -fPIC %s -I'%s/include' -o '%s' '%s'", extra, home, lib, src);
+    const int rc = skt_run(cmd, &out) == 0 ? 0 : -1;
+    if (rc) fprintf(stderr, "note: cannot build the %s (%s); its tests are skipped\n", what, out ? out : "");
+    free(out);
+    return rc;
+}

@@ -14,4 +14,8 @@ char *skt_read_file(const char *path, size_t *n);
 /* Runs a shell command, captures stdout+stderr into *out (malloc'd); returns the exit status
  * (or 128+signal). */
 int skt_run(const char *cmd, char **out);
+/* Builds the C file src into the shared library lib against $CUDA_HOME/include (default
+ * /usr/local/cuda) with ${CC:-cc} and the extra flags; on failure says that the tests of `what`
+ * are skipped and returns -1. */
+int skt_build_cuda_lib(const char *src, const char *lib, const char *extra, const char *what);
 #endif

@@ -688,15 +688,7 @@ static const char *fake_gpu(void) {
     fake_dir = skt_tmpdir("fakegpu");
     fake_lib = malloc(2048);
     snprintf(fake_lib, 2048, "%s/libfakecuda.so", fake_dir);
-    const char *home = getenv("CUDA_HOME");
-    char cmd[4096], *out = NULL;
-    snprintf(cmd, sizeof cmd, "${CC:-cc} -shared -fPIC -O2 -I'%s/include' -Iruntime -o '%s' tests/fake_gpu.c -lm",
-             home && *home ? home : "/usr/local/cuda", fake_lib);
-    if (skt_run(cmd, &out) != 0) {
-        fprintf(stderr, "note: cannot build the pretend driver (%s); its tests are skipped\n", out);
-        fake_lib[0] = 0;
-    }
-    free(out);
+    if (skt_build_cuda_lib("tests/fake_gpu.c", fake_lib, "-O2 -Iruntime -lm", "pretend driver") != 0) fake_lib[0] = 0;
     return fake_lib[0] ? fake_lib : NULL;
 }
 

@@ -208,21 +208,15 @@ typedef struct fake {
 static int fake_setup(void **state) {
     fake *f = calloc(1, sizeof *f);
     f->dir = skt_tmpdir("cudaload");
-    char src[4096], cmd[8192];
+    char src[4096];
     snprintf(src, sizeof src, "%s/fake.c", f->dir);
     if (skt_write_file(src, k_fake_driver, strlen(k_fake_driver)) != 0) return -1;
     f->lib = malloc(4096);
     snprintf(f->lib, 4096, "%s/libfakecuda.so", f->dir);
-    const char *home = getenv("CUDA_HOME");
-    if (!home || !*home) home = "/usr/local/cuda";
-    snprintf(cmd, sizeof cmd, "${CC:-cc} -shared -fPIC -I'%s/include' -o '%s' '%s'", home, f->lib, src);
-    char *out = NULL;
-    if (skt_run(cmd, &out) != 0) {
-        fprintf(stderr, "note: cannot build the fake driver (%s); its tests are skipped\n", out ? out : "");
+    if (skt_build_cuda_lib(src, f->lib, "", "fake driver") != 0) {
         free(f->lib);
         f->lib = NULL;
     }
-    free(out);
     *state = f;
     return 0;
 }
