@@ -516,7 +516,15 @@ static sparsek_status register_kernel(sparsek_runtime *rt, const char *family, c
     CUfunction fn;
     st = sk_cuda_check(cu, cu->cuLibraryGetKernel(&kern, lib, kernel_name), "cuLibraryGetKernel", err);
     if (!st) st = sk_cuda_check(cu, cu->cuKernelGetFunction(&fn, kern), "cuKernelGetFunction", err);
-    if (!st && smem > 48 * 1024)
+    /* Beyond 48 KB per CTA, static and dynamic together, the kernel must opt in to its dynamic
+     * size (a launch fails with CUDA_ERROR_INVALID_VALUE otherwise). */
+    int static_smem = 0;
+    if (!st) st = sk_cuda_check(cu, cu->cuFuncGetAttribute(&static_smem, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, fn),
+                                "cuFuncGetAttribute(SHARED_SIZE_BYTES)", err);
+    if (!st && (long long)static_smem + smem > rt->info.max_smem_optin)
+        st = sk_fail(err, SPARSEK_NOT_SUPPORTED, "%s needs %d + %u bytes of shared memory; %s allows %d", kernel_name,
+                     static_smem, smem, rt->info.name, rt->info.max_smem_optin);
+    if (!st && (long long)static_smem + smem > 48 * 1024)
         st = sk_cuda_check(cu, cu->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem),
                            "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", err);
     if (st) {

@@ -62,6 +62,22 @@ static CUresult f_libload(CUlibrary *l, const void *code, CUjit_option *o, void 
 static CUresult f_libunload(CUlibrary l) { free(l); return CUDA_SUCCESS; }
 static CUresult f_getkernel(CUkernel *k, CUlibrary l, const char *name) { *k = (CUkernel)strdup(name); return CUDA_SUCCESS; }
 static CUresult f_getfunc(CUfunction *f, CUkernel k) { *f = (CUfunction)k; return CUDA_SUCCESS; }
+/* Every kernel's static shared memory is $FAKE_STATIC_SMEM bytes (default 0). */
+static CUresult f_fattr(int *v, CUfunction_attribute a, CUfunction f) {
+    const char *e = getenv("FAKE_STATIC_SMEM");
+    *v = a == CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES && e ? atoi(e) : 0;
+    return CUDA_SUCCESS;
+}
+/* Appends "maxdyn N" to $FAKE_ATTR_LOG for each dynamic shared memory opt-in. */
+static CUresult f_fsetattr(CUfunction f, CUfunction_attribute a, int v) {
+    const char *log = getenv("FAKE_ATTR_LOG");
+    FILE *lf = log && *log && a == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES ? fopen(log, "a") : NULL;
+    if (lf) {
+        fprintf(lf, "maxdyn %d\n", v);
+        fclose(lf);
+    }
+    return CUDA_SUCCESS;
+}
 static CUresult f_alloc(CUdeviceptr *p, size_t n) {
     void *m = aligned_alloc(256, (n + 255) / 256 * 256);
     *p = (CUdeviceptr)m;
@@ -158,6 +174,7 @@ CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int ver, cuuint64_t fl
         {"cuCtxGetCurrent", (void *)f_getcur},     {"cuLibraryLoadData", (void *)f_libload},
         {"cuLibraryUnload", (void *)f_libunload},  {"cuLibraryGetKernel", (void *)f_getkernel},
         {"cuKernelGetFunction", (void *)f_getfunc}, {"cuLaunchKernelEx", (void *)f_launch},
+        {"cuFuncGetAttribute", (void *)f_fattr},   {"cuFuncSetAttribute", (void *)f_fsetattr},
         {"cuMemAlloc", (void *)f_alloc},           {"cuMemFree", (void *)f_free},
         {"cuMemcpyHtoD", (void *)f_htod},          {"cuMemcpyDtoH", (void *)f_dtoh},
         {"cuMemsetD8", (void *)f_memset},          {"cuMemsetD32Async", (void *)f_memset32},

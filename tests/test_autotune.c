@@ -965,6 +965,53 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     free(dir);
 }
 
+/* Shared memory beyond 48 KB per CTA, static and dynamic together, needs the kernel's opt-in to
+ * its dynamic size even where the dynamic part alone is below 48 KB (the decode kernel here:
+ * 25088 dynamic bytes, plus 30000 static on the pretend GPU); more than the device allows is
+ * refused with both sizes named, before any launch. */
+static void test_static_smem_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("ssmem");
+    sparsek_sparse_attention_params sp;
+    memset(&sp, 0, sizeof sp);
+    sparsek_attention_params *p = &sp.base;
+    p->q = p->k = p->v = p->o = (void *)(uintptr_t)256;
+    p->dtype = SPARSEK_BF16; p->batch = 1; p->seqlen_q = 1; p->seqlen_k = 300;
+    p->heads_q = 8; p->heads_kv = 2; p->head_dim = 64;
+    sparsek_attention_params_set_layout(p, 0);
+    sp.scores = (const float *)(uintptr_t)256;
+    sp.score_stride[0] = 2 * 300; sp.score_stride[1] = 300;
+    sp.topk = 16; sp.window = 8;
+    char log[4096];
+    snprintf(log, sizeof log, "%s/attr.log", dir);
+    setenv("FAKE_ATTR_LOG", log, 1);
+    setenv("FAKE_STATIC_SMEM", "30000", 1);
+    sparsek_runtime *rt = pretend_runtime(lib, dir, 0);
+    sparsek_sparse_scratch_layout L;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, (void *)(uintptr_t)4096, L.bytes, "m=64 n=32", NULL),
+                     SPARSEK_OK);
+    sparsek_runtime_destroy(rt);
+    size_t n = 0;
+    char *text = skt_read_file(log, &n);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "maxdyn 25088\n"));
+    free(text);
+    setenv("FAKE_STATIC_SMEM", "230000", 1);   /* the pretend GPU allows 232448 */
+    rt = pretend_runtime(lib, dir, 0);
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, (void *)(uintptr_t)4096, L.bytes, "m=64 n=32", NULL),
+                     SPARSEK_NOT_SUPPORTED);
+    assert_non_null(strstr(sparsek_last_error(rt), "needs 230000 + "));
+    sparsek_runtime_destroy(rt);
+    unsetenv("FAKE_STATIC_SMEM");
+    unsetenv("FAKE_ATTR_LOG");
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    skt_rmtree(dir);
+    free(dir);
+}
+
 /* The shape hint on an sm_90a device without tuned winners: a d=64 grid of fewer 128-row tiles
  * than SMs runs the mma path's 64-row tiles, a larger one (and d=128) the wgmma default. */
 static void test_shape_hint_on_pretend_gpu(void **state) {
@@ -1005,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
         cmocka_unit_test(test_first_run_on_pretend_gpu), cmocka_unit_test(test_shape_hint_on_pretend_gpu),
         cmocka_unit_test(test_stale_pretuned_recompiled), cmocka_unit_test(test_decode_tiles_on_pretend_gpu),
+        cmocka_unit_test(test_static_smem_on_pretend_gpu),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (fake_dir) skt_rmtree(fake_dir);
