@@ -8,8 +8,6 @@ local template = require("sparsek.template")
 
 local attn = {}
 
-attn.WEIGHT_ID = { gate = 0, hard = 1, kv = 2 }
-
 -- Problem keys common to both families.
 function attn.problem_keys()
   return {
@@ -69,7 +67,7 @@ function attn.render(cfg, arch, split, name)
   env.d, env.m, env.n, env.warps, env.stages = s.d, s.m, s.n, s.warps, s.stages
   env.layout, env.row_bytes = s.layout, s.row_bytes
   env.layout_doc = s.layout == "swizzle" and "16-byte chunks XOR-swizzled by row" or "rows padded by 16 bytes"
-  env.split, env.weight, env.weight_id = split, cfg.weight, attn.WEIGHT_ID[cfg.weight]
+  env.split, env.weight = split, cfg.weight
   env.min_blocks = cfg.minblocks or "1"
   env.s_unroll = s.d == 256 and "2" or ""
   env.kernel_name = name
@@ -95,7 +93,7 @@ function attn.render_sm90(cfg, arch, name)
   local env = env_common(cfg)
   local m = tonumber(cfg.m)
   env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
-  env.weight, env.weight_id = cfg.weight, attn.WEIGHT_ID[cfg.weight]
+  env.weight = cfg.weight
   env.kernel_name = name
   params(env)
   env.softmax = template.render("templates/fmha_softmax.cut", env)

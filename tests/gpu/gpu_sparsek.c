@@ -383,6 +383,10 @@ int main(int argc, char **argv) {
          * long cache, B 8 x Hkv 8 tiles */
         {8, 1, 20000, 32, 8, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {2, 16, 40000, 16, 4, 128, 1024, 256, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 1, 0},
+        /* ... with tied scores over four rows, and 131072 and 139744 prefix keys (16 and 18 chunks) */
+        {2, 4, 30000, 8, 2, 64, 1000, 100, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
+        {1, 1, 131584, 8, 2, 64, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        {1, 1, 140000, 4, 1, 64, 1024, 256, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0},
         /* ... and below it, for the CPU emulator (tests/emu/run.sh lowers the threshold with
          * SPARSEK_SELECT_SPLIT_MIN): all equal (the top and tau lists are the whole prefix), a
          * tied grid, normal; several tiles; k near the prefix; a first tile with n0 <= k */

@@ -141,6 +141,13 @@ if has sparse-test; then
     r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sparse-$tool.log" | tail -1)"
     [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-sparse-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
+    # the split selection (hist, compact, finish), reached from 1024 prefix keys: the fixed
+    # decode cases up to 3000 keys
+    SPARSEK_SELECT_SPLIT_MIN=1024 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" \
+      --shapes 0 --max-s 3000 --max-sq 16 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-split-$tool.log" 2>&1
+    r=$?; echo "$tool (split selection) exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-split-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-split-$tool.log" | head -40
+    [[ $r == 0 ]] || rc_all=1
   done
 fi
 if has sparse-bench; then
