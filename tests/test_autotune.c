@@ -917,6 +917,20 @@ static void launch_sequence(sparsek_runtime *rt, const sparsek_sparse_attention_
     free(text);
 }
 
+/* A decode call on the pretend GPU (pointers it never reads): B 1, Sq 1, Sk 300, Hq 8, Hkv 2,
+ * D 64, bf16, k 16, w 8. */
+static void decode_params(sparsek_sparse_attention_params *sp) {
+    memset(sp, 0, sizeof *sp);
+    sparsek_attention_params *p = &sp->base;
+    p->q = p->k = p->v = p->o = (void *)(uintptr_t)256;
+    p->dtype = SPARSEK_BF16; p->batch = 1; p->seqlen_q = 1; p->seqlen_k = 300;
+    p->heads_q = 8; p->heads_kv = 2; p->head_dim = 64;
+    sparsek_attention_params_set_layout(p, 0);
+    sp->scores = (const float *)(uintptr_t)256;
+    sp->score_stride[0] = 2 * 300; sp->score_stride[1] = 300;
+    sp->topk = 16; sp->window = 8;
+}
+
 /* sparsek_sparse_attention_forward_with on a decode call takes sparsek_decode tile keys: valid
  * ones run (the pretend GPU launches nothing), others are refused naming the family; the
  * launches' order and programmatic-dependent flags, with the one-kernel and the split selection. */
@@ -927,15 +941,7 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     char *dir = skt_tmpdir("dtiles");
     sparsek_runtime *rt = pretend_runtime(lib, dir, 0);
     sparsek_sparse_attention_params sp;
-    memset(&sp, 0, sizeof sp);
-    sparsek_attention_params *p = &sp.base;
-    p->q = p->k = p->v = p->o = (void *)(uintptr_t)256;
-    p->dtype = SPARSEK_BF16; p->batch = 1; p->seqlen_q = 1; p->seqlen_k = 300;
-    p->heads_q = 8; p->heads_kv = 2; p->head_dim = 64;
-    sparsek_attention_params_set_layout(p, 0);
-    sp.scores = (const float *)(uintptr_t)256;
-    sp.score_stride[0] = 2 * 300; sp.score_stride[1] = 300;
-    sp.topk = 16; sp.window = 8;
+    decode_params(&sp);
     sparsek_sparse_scratch_layout L;
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
     assert_int_equal(L.decode, 1);
@@ -975,15 +981,7 @@ static void test_static_smem_on_pretend_gpu(void **state) {
     if (!lib) skip();
     char *dir = skt_tmpdir("ssmem");
     sparsek_sparse_attention_params sp;
-    memset(&sp, 0, sizeof sp);
-    sparsek_attention_params *p = &sp.base;
-    p->q = p->k = p->v = p->o = (void *)(uintptr_t)256;
-    p->dtype = SPARSEK_BF16; p->batch = 1; p->seqlen_q = 1; p->seqlen_k = 300;
-    p->heads_q = 8; p->heads_kv = 2; p->head_dim = 64;
-    sparsek_attention_params_set_layout(p, 0);
-    sp.scores = (const float *)(uintptr_t)256;
-    sp.score_stride[0] = 2 * 300; sp.score_stride[1] = 300;
-    sp.topk = 16; sp.window = 8;
+    decode_params(&sp);
     char log[4096];
     snprintf(log, sizeof log, "%s/attr.log", dir);
     setenv("FAKE_ATTR_LOG", log, 1);
