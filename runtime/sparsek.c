@@ -505,9 +505,6 @@ static sparsek_status register_kernel(sparsek_runtime *rt, const char *family, c
                                       const unsigned cluster[3], unsigned smem, const void *cubin,
                                       int pretuned, const sk_kernel **out, sk_err *err) {
     sk_cuda *cu = &rt->cu;
-    if (smem > (unsigned)rt->info.max_smem_optin)
-        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "%s needs %u bytes of shared memory; %s allows %d", kernel_name,
-                       smem, rt->info.name, rt->info.max_smem_optin);
     CUlibrary lib;
     sparsek_status st = sk_cuda_check(cu, cu->cuLibraryLoadData(&lib, cubin, NULL, NULL, 0, NULL, NULL, 0),
                                       "cuLibraryLoadData", err);
@@ -516,8 +513,9 @@ static sparsek_status register_kernel(sparsek_runtime *rt, const char *family, c
     CUfunction fn;
     st = sk_cuda_check(cu, cu->cuLibraryGetKernel(&kern, lib, kernel_name), "cuLibraryGetKernel", err);
     if (!st) st = sk_cuda_check(cu, cu->cuKernelGetFunction(&fn, kern), "cuKernelGetFunction", err);
-    /* Beyond 48 KB per CTA, static and dynamic together, the kernel must opt in to its dynamic
-     * size (a launch fails with CUDA_ERROR_INVALID_VALUE otherwise). */
+    /* The CTA's shared memory is its static part plus the dynamic one: more than the device
+     * allows is refused; beyond 48 KB the kernel must opt in to its dynamic size (a launch fails
+     * with CUDA_ERROR_INVALID_VALUE otherwise). */
     int static_smem = 0;
     if (!st) st = sk_cuda_check(cu, cu->cuFuncGetAttribute(&static_smem, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, fn),
                                 "cuFuncGetAttribute(SHARED_SIZE_BYTES)", err);

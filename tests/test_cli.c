@@ -1,6 +1,5 @@
 /* test_cli.c — the sparsek-tune command line, run as a user would run it. The binary is found
  * through $SPARSEK_TEST_BIN (the build folder; `make test` sets it). */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "sk_cache.h"
 #include "sk_test_util.h"
 
 static char tune[1024];
@@ -106,14 +106,12 @@ static void test_families(void **state) {
  * from the checkout root). */
 static void test_committed_cache(void **state) {
     (void)state;
-    DIR *d = opendir("cache");
-    assert_non_null(d);
+    char **paths = NULL;
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        const size_t len = strlen(e->d_name);
-        n += len > 4 && strcmp(e->d_name + len - 4, ".skc") == 0;
-    }
-    closedir(d);
+    sk_err e;
+    assert_int_equal(sk_cache_list("cache", &paths, &n, &e), SPARSEK_OK);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
     assert_true(n > 0);
     char want[64];
     snprintf(want, sizeof want, "%d entries in cache, 0 bad", n);
