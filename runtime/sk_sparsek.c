@@ -21,7 +21,7 @@ typedef struct sk_sparsek_select_params {
     int nchunk;         /* the split selection (phases hist, compact, finish) from here on */
     int *hist;
     int *chunk_count;
-    int *top_idx;
+    unsigned long long *top_key;
     float *tau_u;
 } sk_sparsek_select_params;
 
@@ -198,7 +198,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     L->select_count_offset = off;
     off = align256(off + tiles * (size_t)L->select_nchunk * 4);
     L->select_top_offset = off;
-    off = align256(off + list * 4);
+    off = align256(off + list * 8);
     L->select_tau_offset = off;
     off = align256(off + list * 4);
     L->bytes = off;
@@ -311,7 +311,7 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         .nchunk = L->select_nchunk,
         .hist = (int *)(scratch + L->select_hist_offset),
         .chunk_count = (int *)(scratch + L->select_count_offset),
-        .top_idx = (int *)(scratch + L->select_top_offset),
+        .top_key = (unsigned long long *)(scratch + L->select_top_offset),
         .tau_u = (float *)(scratch + L->select_tau_offset),
     };
     char config[128];

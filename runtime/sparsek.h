@@ -358,10 +358,12 @@ typedef struct sparsek_sparse_scratch_layout {
      * run over select_nchunk chunks of select_chunk keys each, on many CTAs; 0 bytes otherwise.
      * Per tile (index [B, Hkv, ntiles]): */
     size_t select_hist_offset;  /* int32 [.., 2080]: top-digit counts of the prefix's scores (2048),
-                                   then the tau list's length; zeroed by each call */
+                                   then the tau list's length, the bin of the prefix's k-th key and
+                                   the keys in bins above it; zeroed by each call */
     size_t select_count_offset; /* int32 [.., select_nchunk]: top-list keys per chunk */
-    size_t select_top_offset;   /* int32 [.., select_nchunk * select_chunk]: the top list (keys
-                                   that may be in the top k), chunk c's ascending from c * select_chunk */
+    size_t select_top_offset;   /* uint64 [.., select_nchunk * select_chunk]: the top list (keys
+                                   that may be in the top k, as score and index), chunk c's ascending
+                                   from c * select_chunk */
     size_t select_tau_offset;   /* float [.., select_nchunk * select_chunk]: the tau list (scores
                                    within reach of tau), packed */
     int select_chunk;           /* keys per chunk; 0: the one-kernel selection */

@@ -32,11 +32,13 @@
 --            histogram the runtime zeroed with cuMemsetD32Async);
 --   compact  same grid: every CTA finds the bin d of the prefix's k-th key and L = (lowest
 --            score of bin d) - 1 from the histogram, and writes from its chunk the top list (keys
---            of digit >= d, ascending: a region per chunk) and the tau list (scores > L, packed);
+--            of digit >= d as 64-bit selection keys, ascending: a region per chunk) and the tau
+--            list (scores > L, packed); one CTA also writes d and the keys in bins above d;
 --   finish   grid as full: the same algorithm with the top list as the source of theta0 and the
 --            gathered set, the tau list as the source of tau (exact: every key outside the top
 --            list is below the top k, every score <= L adds 0 to each row's sum of clamps). The
---            top list is copied once to shared memory as selection keys when it fits.
+--            top list is copied once to shared memory when it fits; theta0's radix select starts
+--            at the second digit (the first is d).
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")

@@ -588,7 +588,7 @@ static void test_scratch_layout(void **state) {
     assert_true(L.select_hist_offset == L.partial_lse_offset + a256(parts * 4));
     assert_true(L.select_count_offset == L.select_hist_offset + a256(64 * 2080 * 4));
     assert_true(L.select_top_offset == L.select_count_offset + a256(64 * 8 * 4));
-    assert_true(L.select_tau_offset == L.select_top_offset + a256((size_t)64 * 8 * 4096 * 4));
+    assert_true(L.select_tau_offset == L.select_top_offset + a256((size_t)64 * 8 * 4096 * 8));
     assert_true(L.bytes == L.select_tau_offset + a256((size_t)64 * 8 * 4096 * 4));
     /* Sk 131072: 16 chunks of 8192 (1024 CTAs); B 1: 8 tiles, chunks of 2048 (64 x 8 = 512 CTAs). */
     p.base.seqlen_k = 131072;
