@@ -63,9 +63,11 @@ enum {
     SK_SPLIT_SEL_TILES = 132,       /* taken when B * Hkv * ntiles is below this (one CTA per tile
                                        would leave SMs idle) ... */
     SK_SPLIT_SEL_MIN_PREFIX = 16384, /* ... and the longest tile prefix has this many keys or more */
-    SK_SPLIT_SEL_CTAS = 512,        /* chunks as small as it takes for this many CTAs per pass ... */
+    SK_SPLIT_SEL_CHUNK = 4096,      /* chunk keys at most: compact keeps its chunk in registers, and
+                                       8192 (32 a thread) cost occupancy (docs/BENCHMARKS.md, run 52) ... */
+    SK_SPLIT_SEL_CTAS = 512,        /* ... as small as it takes for this many CTAs per pass ... */
     SK_SPLIT_SEL_MIN_CHUNK = 1024,  /* ... down to this (the family's chunk values: 1024 .. 8192) */
-    SK_SPLIT_SEL_MAX_CHUNK = 8192,
+    SK_SPLIT_SEL_MAX_CHUNK = 8192,  /* longer than SK_SPLIT_SEL_CHUNK only past MAX_CHUNKS chunks */
     SK_SPLIT_SEL_MAX_CHUNKS = 256,  /* MAX_CHUNKS of templates/sparsek_select.lua */
     SK_SEL_HIST_STRIDE = 2080,      /* HIST_STRIDE of templates/sparsek_select_params.cut */
 };
@@ -131,8 +133,9 @@ static void plan_select_split(const sparsek_attention_params *p, int topk, int w
     const int pos0 = p->seqlen_k - p->seqlen_q + (L->ntiles - 1) * L->tile_rows;   /* the last tile's first row */
     const int n0 = pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;                 /* its prefix: the longest */
     if (tiles >= SK_SPLIT_SEL_TILES || n0 < split_min_prefix() || n0 <= topk) return;
-    int chunk = SK_SPLIT_SEL_MAX_CHUNK;
+    int chunk = SK_SPLIT_SEL_CHUNK;
     while (chunk > SK_SPLIT_SEL_MIN_CHUNK && tiles * cdiv(n0, chunk) < SK_SPLIT_SEL_CTAS) chunk /= 2;
+    while (chunk < SK_SPLIT_SEL_MAX_CHUNK && cdiv(n0, chunk) > SK_SPLIT_SEL_MAX_CHUNKS) chunk *= 2;
     if (cdiv(n0, chunk) > SK_SPLIT_SEL_MAX_CHUNKS) return;   /* beyond 2M keys: one kernel */
     L->select_chunk = chunk;
     L->select_nchunk = cdiv(n0, chunk);

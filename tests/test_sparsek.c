@@ -590,16 +590,29 @@ static void test_scratch_layout(void **state) {
     assert_true(L.select_top_offset == L.select_count_offset + a256(64 * 8 * 4));
     assert_true(L.select_tau_offset == L.select_top_offset + a256((size_t)64 * 8 * 4096 * 8));
     assert_true(L.bytes == L.select_tau_offset + a256((size_t)64 * 8 * 4096 * 4));
-    /* Sk 131072: 16 chunks of 8192 (1024 CTAs); B 1: 8 tiles, chunks of 2048 (64 x 8 = 512 CTAs). */
+    /* Sk 131072: 32 chunks of 4096 (2048 CTAs: chunks stay at 4096 keys); B 1: 8 tiles, chunks of
+     * 2048 (64 x 8 = 512 CTAs). */
     p.base.seqlen_k = 131072;
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
-    assert_int_equal(L.select_chunk, 8192);
-    assert_int_equal(L.select_nchunk, 16);
+    assert_int_equal(L.select_chunk, 4096);
+    assert_int_equal(L.select_nchunk, 32);
     p.base.batch = 1;
     assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
     assert_int_equal(L.select_chunk, 2048);
     assert_int_equal(L.select_nchunk, 64);
+    /* Past 256 chunks of 4096 keys (1M), chunks of 8192; past 2M keys, one kernel. */
+    p.base.seqlen_k = 1500000;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 8192);
+    assert_int_equal(L.select_nchunk, 184);
+    p.base.seqlen_k = 2200000;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, 0);
+    p.base.seqlen_k = 131072;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     /* Prefixes shorter than 16384 keys: one kernel, unless SPARSEK_SELECT_SPLIT_MIN (a test knob)
      * lowers the threshold; never when k covers the prefix. */
     p.base.seqlen_k = 16000;
@@ -742,11 +755,13 @@ static void test_generate_select_phases(void **state) {
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=compact", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->source, "find_digit(sh, BINS, min(p.topk, n0) - 1"));
-    assert_non_null(strstr(s->source, "atomicAdd(&g[BINS], total)"));
-    assert_non_null(strstr(s->source, "float cu[CHUNK];"));   /* the chunk's scores, loaded before the histogram */
+    assert_non_null(strstr(s->source, "atomicAdd(&g[BINS], a)"));
+    /* the chunk's scores in registers, loaded before the histogram; one ballot per row and list */
+    assert_non_null(strstr(s->source, "float v[PER];"));
+    assert_non_null(strstr(s->source, "__ballot_sync(0xffffffffu, in_top(q))"));
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=hist", "sm_80", &s), SPARSEK_OK);
-    assert_null(strstr(s->source, "float cu[CHUNK];"));
+    assert_null(strstr(s->source, "in_top"));
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=finish", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->source, "struct TopKeys"));
