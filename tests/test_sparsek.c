@@ -539,6 +539,15 @@ static void test_argument_checks(void **state) {
 
 static size_t a256(size_t x) { return (x + 255) & ~(size_t)255; }
 
+/* The split selection's chunk length and count for Sk = sk (0, 0: the one-kernel selection). */
+static void expect_split(sparsek_runtime *rt, sparsek_sparse_attention_params *p, int sk, int chunk, int nchunk) {
+    sparsek_sparse_scratch_layout L;
+    p->base.seqlen_k = sk;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_chunk, chunk);
+    assert_int_equal(L.select_nchunk, nchunk);
+}
+
 static void test_scratch_layout(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
@@ -590,29 +599,14 @@ static void test_scratch_layout(void **state) {
     assert_true(L.select_top_offset == L.select_count_offset + a256(64 * 8 * 4));
     assert_true(L.select_tau_offset == L.select_top_offset + a256((size_t)64 * 8 * 4096 * 8));
     assert_true(L.bytes == L.select_tau_offset + a256((size_t)64 * 8 * 4096 * 4));
-    /* Sk 131072: 32 chunks of 4096 (2048 CTAs: chunks stay at 4096 keys); B 1: 8 tiles, chunks of
-     * 2048 (64 x 8 = 512 CTAs). */
-    p.base.seqlen_k = 131072;
-    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
-    assert_int_equal(L.select_chunk, 4096);
-    assert_int_equal(L.select_nchunk, 32);
+    /* Sk 131072: 32 chunks of 4096 (2048 CTAs: chunks stay at 4096 keys). */
+    expect_split(rt, &p, 131072, 4096, 32);
+    /* B 1: 8 tiles, chunks of 2048 (64 x 8 = 512 CTAs). */
     p.base.batch = 1;
-    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
-    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
-    assert_int_equal(L.select_chunk, 2048);
-    assert_int_equal(L.select_nchunk, 64);
+    expect_split(rt, &p, 131072, 2048, 64);
     /* Past 256 chunks of 4096 keys (1M), chunks of 8192; past 2M keys, one kernel. */
-    p.base.seqlen_k = 1500000;
-    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
-    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
-    assert_int_equal(L.select_chunk, 8192);
-    assert_int_equal(L.select_nchunk, 184);
-    p.base.seqlen_k = 2200000;
-    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
-    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
-    assert_int_equal(L.select_chunk, 0);
-    p.base.seqlen_k = 131072;
-    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    expect_split(rt, &p, 1500000, 8192, 184);
+    expect_split(rt, &p, 2200000, 0, 0);
     /* Prefixes shorter than 16384 keys: one kernel, unless SPARSEK_SELECT_SPLIT_MIN (a test knob)
      * lowers the threshold; never when k covers the prefix. */
     p.base.seqlen_k = 16000;
