@@ -28,6 +28,9 @@ SK_HIDDEN char *sk_strdup(const char *s);                 /* NULL-safe */
 SK_HIDDEN char *sk_strndup(const char *s, size_t n);
 SK_HIDDEN char *sk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Seconds on the monotonic clock. */
+SK_HIDDEN double sk_now_s(void);
+
 /* Whole-file read; *out is malloc'd and NUL-terminated (size excludes the NUL). */
 SK_HIDDEN sparsek_status sk_read_file(const char *path, char **out, size_t *size, sk_err *err);
 /* mkdir -p with mode 0755; a folder another process creates meanwhile is fine; fails when `dir`

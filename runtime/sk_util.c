@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "sk_internal.h"
 
 static void truncate_mark(char *msg, size_t cap, int wanted) {
@@ -150,4 +151,10 @@ sparsek_status sk_mkdirs(const char *dir, sk_err *err) {
     if (stat(dir, &sb) != 0) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) return sk_fail(err, SPARSEK_IO, "cannot create %s: %s", dir, strerror(ENOTDIR));
     return SPARSEK_OK;
+}
+
+double sk_now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

@@ -7,16 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "sk_cache.h"
 #include "sk_tuned.h"
 
-double sk_now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 void sk_autotune_options_init(sk_autotune_options *o) {
     memset(o, 0, sizeof *o);

@@ -101,8 +101,6 @@ SK_HIDDEN sparsek_status sk_autotune_load_shapes(const char *preset, const char 
 /* The tile part of a canonical fmha_fwd config: every key but the problem keys d, dtype and
  * causal (the path included), into out; returns out. */
 SK_HIDDEN const char *sk_config_tiles(const char *config, char *out, size_t n);
-/* Seconds on the monotonic clock. */
-SK_HIDDEN double sk_now_s(void);
 
 /* Marks the cache entry `key` (read from from_dir) as the winner of `bucket` with time `us` on
  * `gpu` and stores it in to_dir, merging with the buckets that entry already won there and

@@ -173,13 +173,12 @@ static int fatal(sk_fmha_bench *b, sk_tune_result *r, const char *msg) {
 /* Waits for `ev` at most `limit_s` seconds. A kernel that never finishes (a hang) cannot be
  * stopped in this process: the caller gives up on the GPU and the process must end. */
 static sparsek_status wait_event(sk_cuda *cu, CUevent ev, double limit_s, sk_err *err) {
-    struct timespec t0, now, nap = {0, 100000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const struct timespec nap = {0, 100000};
+    const double t0 = sk_now_s();
     for (;;) {
         CUresult r = cu->cuEventQuery(ev);
         if (r != CUDA_ERROR_NOT_READY) return sk_cuda_check(cu, r, "kernel", err);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > limit_s)
+        if (sk_now_s() - t0 > limit_s)
             return sk_fail(err, SPARSEK_CUDA, "kernel did not finish within %.0f s (hung?)", limit_s);
         nanosleep(&nap, NULL);
     }
