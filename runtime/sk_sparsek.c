@@ -2,6 +2,7 @@
  * kernel choice and the launches (selection, then prefill or decode + combine). */
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ typedef struct sk_sparsek_select_params {
     int *chunk_count;
     unsigned long long *top_key;
     float *tau_u;
+    unsigned char *state; /* phase=state (sparsek_sparse_attention_decode) from here on */
+    long long state_stride;
+    int state_topk, state_window, state_cap;
 } sk_sparsek_select_params;
 
 /* Must match struct SparseAttnParams in templates/sparsek_params.cut. */
@@ -44,7 +48,7 @@ typedef struct sk_sparsek_attn_params {
     float scale_log2;
 } sk_sparsek_attn_params;
 
-_Static_assert(sizeof(sk_sparsek_select_params) == 120, "select params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_select_params) == 152, "select params layout changed: update the template too");
 _Static_assert(sizeof(sk_sparsek_attn_params) == 232, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
@@ -70,6 +74,7 @@ enum {
     SK_SPLIT_SEL_MAX_CHUNK = 8192,  /* longer than SK_SPLIT_SEL_CHUNK only past MAX_CHUNKS chunks */
     SK_SPLIT_SEL_MAX_CHUNKS = 256,  /* MAX_CHUNKS of templates/sparsek_select.lua */
     SK_SEL_HIST_STRIDE = 2080,      /* HIST_STRIDE of templates/sparsek_select_params.cut */
+    SK_STATE_HEAD = 64,             /* sizeof(DecodeState) of templates/sparsek_select_params.cut */
 };
 
 
@@ -104,6 +109,43 @@ static sparsek_status check_params(const sparsek_sparse_attention_params *sp, in
 
 static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 static int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+/* One (batch, KV head)'s decode state (DecodeState of templates/sparsek_select_params.cut, then
+ * topk selection keys, then cap scores): a function of topk and max_seqlen_k alone, so that every
+ * call of a sequence finds it in the same place. k and w are kept clamped to max_seqlen_k: any
+ * larger value selects the same (every candidate; every window from key 0). */
+typedef struct sk_state_geom {
+    int topk, window, cap;
+    size_t stride;
+} sk_state_geom;
+
+static sk_state_geom state_geom(const sparsek_sparse_attention_params *sp, int cap) {
+    sk_state_geom g;
+    g.cap = cap;
+    g.topk = sp->topk < cap ? sp->topk : cap;
+    g.window = sp->window < cap ? sp->window : cap;
+    g.stride = align256(SK_STATE_HEAD + (size_t)g.topk * 8 + (size_t)cap * 4);
+    return g;
+}
+
+/* Bytes of a decode state: batch * heads_kv of state_geom's stride. */
+static sparsek_status state_bytes(const sparsek_sparse_attention_params *sp, int max_seqlen_k, size_t *bytes,
+                                  sk_err *err) {
+    const sparsek_attention_params *p = &sp->base;
+    if (p->batch < 1 || p->heads_kv < 1)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "batch (%d) and heads_kv (%d) must be >= 1", p->batch,
+                       p->heads_kv);
+    if (sp->topk < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "topk = %d, must be >= 1", sp->topk);
+    if (sp->window < 1) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "window = %d, must be >= 1", sp->window);
+    if (max_seqlen_k < 1)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "max_seqlen_k = %d, must be >= 1", max_seqlen_k);
+    const size_t heads = (size_t)p->batch * (size_t)p->heads_kv, stride = state_geom(sp, max_seqlen_k).stride;
+    if (stride > SIZE_MAX / heads)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "the decode state of %zu heads of %zu bytes overflows size_t",
+                       heads, stride);
+    *bytes = heads * stride;
+    return SPARSEK_OK;
+}
 
 /* The decode kernel's rows per CTA (16, 32 or 64) for a shape; its keys per block are
  * SK_DECODE_N (32: the fastest at D=128 on H100, docs/BENCHMARKS.md run 16, 3% ahead of 64). */
@@ -293,7 +335,8 @@ static sparsek_status launch_select_lists(sparsek_runtime *rt, const sparsek_att
  * re-reads them from global memory: few tiles (decode, short prefill) get the largest buffer (the
  * SMs have room), long prefixes a larger one at one CTA per SM. */
 static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
-                                    const sk_sparse_plan *pl, char *scratch, CUstream stream, sk_err *err) {
+                                    const sk_sparse_plan *pl, char *scratch, const sparsek_sparse_decode_state *state,
+                                    CUstream stream, sk_err *err) {
     const sparsek_attention_params *p = &sp->base;
     const sparsek_sparse_scratch_layout *L = &pl->lay;
     const long long tiles = (long long)p->batch * p->heads_kv * L->ntiles;
@@ -319,6 +362,17 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
     };
     char config[128];
     const int threads = few || rows > 128 ? 512 : 256;
+    if (state) {   /* one kernel from the decode state (it rebuilds a state that does not match) */
+        const sk_state_geom g = state_geom(sp, state->max_seqlen_k);
+        kp.state = state->data;
+        kp.state_stride = (long long)g.stride;
+        kp.state_topk = g.topk;
+        kp.state_window = g.window;
+        kp.state_cap = g.cap;
+        snprintf(config, sizeof config, "phase=state rows=%d hcap=%s threads=%d", rows, hcap, threads);
+        const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
+        return launch_select_kernel(rt, config, vars, 3, &kp, stream, 0, err);
+    }
     if (L->select_chunk) {
         sparsek_status st = launch_select_lists(rt, p, L, &kp, stream, err);
         if (st) return st;
@@ -332,15 +386,41 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
     return launch_select_kernel(rt, config, vars, 3, &kp, stream, L->select_chunk != 0, err);
 }
 
-/* Common entry: checks, plan, device, selection; then the attention kernels unless select_only. */
-static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
-                          size_t scratch_bytes, const char *tile_config, void *stream, int select_only, sk_err *err) {
+/* A decode state for a call with params sp: present, aligned, large enough, and the call a decode
+ * step it can serve. */
+static sparsek_status check_state(const sparsek_sparse_attention_params *sp, const sparsek_sparse_decode_state *s,
+                                  sk_err *err) {
+    const sparsek_attention_params *p = &sp->base;
+    if (!s) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "state is NULL");
+    if (!s->data) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "state->data is NULL");
+    if (sk_misaligned(s->data, 16)) return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "state->data must be 16-byte aligned");
+    if (p->seqlen_q > SK_DECODE_MAX_SQ)
+        return sk_fail(err, SPARSEK_NOT_SUPPORTED, "a decode state serves decode steps: seqlen_q (%d) must be at most %d",
+                       p->seqlen_q, SK_DECODE_MAX_SQ);
+    if (s->max_seqlen_k < p->seqlen_k)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "seqlen_k (%d) exceeds state->max_seqlen_k (%d)", p->seqlen_k,
+                       s->max_seqlen_k);
+    size_t need = 0;
+    sparsek_status st = state_bytes(sp, s->max_seqlen_k, &need, err);
+    if (st) return st;
+    if (s->bytes < need)
+        return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "state has %zu bytes; max_seqlen_k = %d needs %zu", s->bytes,
+                       s->max_seqlen_k, need);
+    return SPARSEK_OK;
+}
+
+/* Common entry: checks, plan, device, selection; then the attention kernels unless select_only.
+ * With a decode state the selection reads and writes it. */
+static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
+                          const sparsek_sparse_decode_state *state, void *scratch, size_t scratch_bytes,
+                          const char *tile_config, void *stream, int select_only, sk_err *err) {
     sk_sparse_plan pl;
     sparsek_status st = check_params(sp, select_only ? SK_CHECK_SELECT : SK_CHECK_ALL, err);
+    if (!st && state) st = check_state(sp, state, err);
     if (!st) st = plan(sp, &pl, err);
     if (!st) st = check_scratch(&pl, scratch, scratch_bytes, err);
     if (!st) st = sk_rt_device(rt, err); /* once per launch: also makes the context current */
-    if (!st) st = launch_select(rt, sp, &pl, scratch, (CUstream)stream, err);
+    if (!st) st = launch_select(rt, sp, &pl, scratch, state, (CUstream)stream, err);
     if (st || select_only) return st;
 
     const sparsek_attention_params *p = &sp->base;
@@ -393,12 +473,12 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
 
 /* A public entry point: its own name on every message, then run(). */
 static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
-                            void *scratch, size_t scratch_bytes, const char *tile_config, void *stream,
-                            int select_only) {
+                            const sparsek_sparse_decode_state *state, void *scratch, size_t scratch_bytes,
+                            const char *tile_config, void *stream, int select_only) {
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: params is NULL", name);
     sk_err e;
-    sparsek_status st = run(rt, p, scratch, scratch_bytes, tile_config, stream, select_only, &e);
+    sparsek_status st = run(rt, p, state, scratch, scratch_bytes, tile_config, stream, select_only, &e);
     if (st) {
         sk_err_prefix(&e, "%s", name);
         return sk_rt_fail(rt, &e);
@@ -408,16 +488,61 @@ static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek
 
 sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                 void *scratch, size_t scratch_bytes, void *stream) {
-    return entry("sparsek_sparse_attention_forward", rt, p, scratch, scratch_bytes, NULL, stream, 0);
+    return entry("sparsek_sparse_attention_forward", rt, p, NULL, scratch, scratch_bytes, NULL, stream, 0);
 }
 
 sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                      void *scratch, size_t scratch_bytes, const char *tile_config,
                                                      void *stream) {
-    return entry("sparsek_sparse_attention_forward_with", rt, p, scratch, scratch_bytes, tile_config, stream, 0);
+    return entry("sparsek_sparse_attention_forward_with", rt, p, NULL, scratch, scratch_bytes, tile_config, stream, 0);
 }
 
 sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                void *scratch, size_t scratch_bytes, void *stream) {
-    return entry("sparsek_sparse_attention_select", rt, p, scratch, scratch_bytes, NULL, stream, 1);
+    return entry("sparsek_sparse_attention_select", rt, p, NULL, scratch, scratch_bytes, NULL, stream, 1);
+}
+
+sparsek_status sparsek_sparse_attention_decode(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                               const sparsek_sparse_decode_state *state, void *scratch,
+                                               size_t scratch_bytes, void *stream) {
+    if (rt && p && !state)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_decode: state is NULL");
+    return entry("sparsek_sparse_attention_decode", rt, p, state, scratch, scratch_bytes, NULL, stream, 0);
+}
+
+sparsek_status sparsek_sparse_decode_state_size(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+                                                int max_seqlen_k, size_t *bytes) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!p || !bytes)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_decode_state_size: NULL argument");
+    sk_err e;
+    sparsek_status st = state_bytes(p, max_seqlen_k, bytes, &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_decode_state_size");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
+}
+
+sparsek_status sparsek_sparse_decode_state_reset(sparsek_runtime *rt, const sparsek_sparse_decode_state *state,
+                                                 void *stream) {
+    if (!rt) return SPARSEK_INVALID_ARGUMENT;
+    if (!state || !state->data)
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_decode_state_reset: %s is NULL",
+                           state ? "state->data" : "state");
+    if (sk_misaligned(state->data, 16))
+        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_decode_state_reset: state->data must be "
+                                                         "16-byte aligned");
+    /* 32-bit words: a state's size is a multiple of 256 bytes, and only its headers must read 0 */
+    sk_err e;
+    sparsek_status st = sk_rt_device(rt, &e);
+    if (!st)
+        st = sk_cuda_check(&rt->cu,
+                           rt->cu.cuMemsetD32Async((CUdeviceptr)state->data, 0, state->bytes / 4, (CUstream)stream),
+                           "cuMemsetD32Async (decode state)", &e);
+    if (st) {
+        sk_err_prefix(&e, "sparsek_sparse_decode_state_reset");
+        return sk_rt_fail(rt, &e);
+    }
+    return SPARSEK_OK;
 }

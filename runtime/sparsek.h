@@ -404,6 +404,49 @@ SPARSEK_API sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt,
                                                            const sparsek_sparse_attention_params *p,
                                                            void *scratch, size_t scratch_bytes, void *stream);
 
+/* ---- Decode with a decode state ----
+ * A generation loop calls decode once per step, each call seeing the same score row with a few
+ * keys more. Scores do not depend on the query, so theta never decreases as the row grows and a
+ * key that leaves the top k never returns (../shared/design/SPARSEK.md). A decode state keeps,
+ * per batch and KV head, what the next call's selection needs: the top min(k, n) keys of the
+ * prefix [0, n) the last call selected from, and its scores above theta - 1 (those that can take
+ * part in a later tau). A call then reads the state and the new keys, not the whole score row.
+ * The selection is that of sparsek_sparse_attention_forward for the same params: the same keys
+ * and theta, tau up to rounding (its sums run over another list in another order).
+ *
+ * The state is device memory owned by the caller, one per sequence (batch of sequences). Zero it
+ * (sparsek_sparse_decode_state_reset, or any memset to 0) before the first call of a sequence,
+ * and again whenever the scores of keys it has seen change (a new sequence in the same memory).
+ * A call whose state does not match (zeroed, another topk, window or max_seqlen_k, or a
+ * seqlen_k shorter than the state's) rebuilds it from the whole score row: exact, at the cost of
+ * a full selection with one CTA per batch and KV head. */
+typedef struct sparsek_sparse_decode_state {
+    void *data;       /* device memory, 16-byte aligned, of sparsek_sparse_decode_state_size bytes */
+    size_t bytes;     /* its size */
+    int max_seqlen_k; /* the longest seqlen_k any call of the sequence will have: with topk, it
+                         fixes the layout (the same value on every call) */
+} sparsek_sparse_decode_state;
+
+/* Bytes of a decode state for p's batch, heads_kv and topk and sequences of at most max_seqlen_k
+ * keys: per batch and KV head 64 + 8 * min(topk, max_seqlen_k) + 4 * max_seqlen_k, rounded up to
+ * 256. Only those fields of p are read. */
+SPARSEK_API sparsek_status sparsek_sparse_decode_state_size(sparsek_runtime *rt,
+                                                            const sparsek_sparse_attention_params *p,
+                                                            int max_seqlen_k, size_t *bytes);
+/* Zeroes a decode state on `stream` (cuMemsetD32Async over state->bytes / 4 words): the next
+ * call rebuilds it. */
+SPARSEK_API sparsek_status sparsek_sparse_decode_state_reset(sparsek_runtime *rt,
+                                                             const sparsek_sparse_decode_state *state,
+                                                             void *stream);
+/* As sparsek_sparse_attention_forward for a decode step (seqlen_q <= 16), with the selection
+ * read from and written back to `state` (above). seqlen_k must not exceed state->max_seqlen_k.
+ * Calls on one state must be ordered (one stream, or synchronised). The scratch is the same as
+ * sparsek_sparse_attention_forward's for p. */
+SPARSEK_API sparsek_status sparsek_sparse_attention_decode(sparsek_runtime *rt,
+                                                           const sparsek_sparse_attention_params *p,
+                                                           const sparsek_sparse_decode_state *state,
+                                                           void *scratch, size_t scratch_bytes, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

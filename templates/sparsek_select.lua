@@ -39,6 +39,19 @@
 --            list is below the top k, every score <= L adds 0 to each row's sum of clamps). The
 --            top list is copied once to shared memory when it fits; theta0's radix select starts
 --            at the second digit (the first is d).
+--
+-- phase=state is the decode selection from a decode state (sparsek_sparse_attention_decode): one
+-- CTA per batch and KV head, as full, with a DecodeState per (batch, KV head) in caller memory
+-- (templates/sparsek_select_params.cut). The state written by the call before holds the top
+-- min(k, n) keys of that call's prefix [0, n) and its scores above theta0 - 1. Scores do not depend
+-- on the query, so theta0 never decreases as the prefix grows: the top k of the new prefix [0, n0)
+-- lies among those keys and the new keys [n, n0), and every score that can take part in a tau is
+-- in the list or among the new keys. The call reads those (O(k + list + new keys), not O(n0)):
+-- theta0 is the state's when no new key beats it (else a radix select over the short top list),
+-- the gathered set, the rows' theta and tau follow as in finish, and the state is written back
+-- for n0 (the tau list is cut again only when theta0 moved). A state that does not match (zeroed,
+-- another k, w or capacity, a longer prefix than this call's) is rebuilt from the whole prefix,
+-- as phase=full selects.
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")
@@ -51,8 +64,8 @@ local family = {
     { name = "threads", default = "256",   values = { "128", "256", "512" }, doc = "threads per CTA" },
     { name = "hcap",    default = "16384", values = { "4096", "8192", "16384", "24576", "32768", "40960" },
       doc = "scores kept in shared memory for tau (more: a slower exact path re-reads global memory)" },
-    { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish" },
-      doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes" },
+    { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish", "state" },
+      doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes; state: decode from a decode state" },
     { name = "chunk",   default = "4096",  values = { "1024", "2048", "4096", "8192" },
       doc = "split phases: prefix keys per CTA of hist and compact" },
   },
@@ -64,7 +77,7 @@ local MAX_CHUNKS = 256  -- chunks per tile prefix in the split phases (runtime/s
 
 -- Keys a phase does not use take their defaults, so one kernel has one canonical config.
 function family.resolve(cfg, arch)
-  if cfg.phase == "full" then cfg.chunk = "4096" end
+  if cfg.phase == "full" or cfg.phase == "state" then cfg.chunk = "4096" end
   if cfg.phase == "hist" or cfg.phase == "compact" then cfg.hcap = "16384" end
   return cfg
 end
@@ -72,7 +85,7 @@ end
 function family.validate(cfg, arch)
   if ptx.arch_number(arch) < 80 then return "sparsek_select needs sm_80 or newer" end
   local rows, threads = tonumber(cfg.rows), tonumber(cfg.threads)
-  if (cfg.phase == "full" or cfg.phase == "finish") and threads < 2 * rows then
+  if (cfg.phase == "full" or cfg.phase == "finish" or cfg.phase == "state") and threads < 2 * rows then
     return ("threads=%d must be at least 2*rows=%d (one thread per sorted slot)"):format(threads, 2 * rows)
   end
   return nil
@@ -88,6 +101,7 @@ end
 -- The kernel name states the phase and the keys it uses.
 local function kernel_name(phase, s)
   if phase == "full" then return ("sparsek_select_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
+  if phase == "state" then return ("sparsek_select_state_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
   if phase == "finish" then
     return ("sparsek_select_finish_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
   end

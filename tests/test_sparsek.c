@@ -6,7 +6,8 @@
  *     previous row) run as a C model against
  *     the float64 reference, tile by tile, with the attention kernels' per-key rule (selected iff
  *     j < ncand and (u, j) >= (theta, theta_index), weight from tau - theta);
- *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select};
+ *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select},
+ *     and of the decode state (sparsek_sparse_decode_state_{size,reset}, _attention_decode);
  *   - the scratch layout arithmetic;
  *   - generation of the three families (defaults alone, deterministic, banner; the selection's
  *     phases) and NVRTC compiles for sm_80, sm_90a and sm_100a with no spills. */
@@ -535,9 +536,93 @@ static void test_argument_checks(void **state) {
     sparsek_runtime_destroy(rt);
 }
 
+static size_t a256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* The decode state: its size, and every argument check of _decode_state_reset and
+ * _attention_decode (the rest of the params are checked as for _forward, by the same code). */
+static void test_decode_state_checks(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    sparsek_sparse_attention_params p;
+    valid_params(&p);
+    p.base.seqlen_q = 1;
+    size_t bytes = 0, scratch_bytes = 0;
+    assert_int_equal(sparsek_sparse_attention_scratch_size(rt, &p, &scratch_bytes), SPARSEK_OK);
+    /* per (batch, KV head): 64-byte head, min(topk, max) keys of 8 bytes, max scores of 4 */
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 1000, &bytes), SPARSEK_OK);
+    assert_int_equal(bytes, 2 * 2 * a256(64 + 64 * 8 + 1000 * 4));
+    p.topk = 5000; /* k above the longest sequence: every candidate, so it is kept as max_seqlen_k */
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 1000, &bytes), SPARSEK_OK);
+    assert_int_equal(bytes, 2 * 2 * a256(64 + 1000 * 8 + 1000 * 4));
+    p.topk = 64;
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 0, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "max_seqlen_k = 0"));
+    assert_non_null(strstr(sparsek_last_error(rt), "sparsek_sparse_decode_state_size"));
+    sparsek_sparse_attention_params q = p;
+    q.topk = 0;
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &q, 1000, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "topk = 0"));
+    q = p;
+    q.base.heads_kv = 0;
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &q, 1000, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "heads_kv (0)"));
+    q = p;
+    q.base.batch = 1 << 30; q.base.heads_kv = 1 << 30;   /* 2^60 heads of 8 kB */
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &q, 1000, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "overflows"));
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 1000, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, NULL, 1000, &bytes), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_decode_state_size(NULL, &p, 1000, &bytes), SPARSEK_INVALID_ARGUMENT);
+
+    assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 1000, &bytes), SPARSEK_OK);
+    char scratch_buf[64];
+    void *scratch = (void *)(((uintptr_t)scratch_buf + 15) & ~(uintptr_t)15); /* aligned; never used */
+    const sparsek_sparse_decode_state ok = {(void *)0x70000, bytes, 1000};
+    const struct { sparsek_sparse_decode_state s; int sq; sparsek_status st; const char *msg; } cases[] = {
+        {{NULL, bytes, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "state->data is NULL"},
+        {{(void *)0x70008, bytes, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "state->data must be 16-byte aligned"},
+        {{(void *)0x70000, bytes - 1, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "max_seqlen_k = 1000 needs"},
+        {{(void *)0x70000, bytes, 299}, 1, SPARSEK_INVALID_ARGUMENT, "seqlen_k (300) exceeds state->max_seqlen_k (299)"},
+        {ok, 17, SPARSEK_NOT_SUPPORTED, "seqlen_q (17) must be at most 16"},
+        {ok, 16, SPARSEK_NO_DEVICE, ""},
+        {ok, 1, SPARSEK_NO_DEVICE, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        q = p;
+        q.base.seqlen_q = cases[i].sq;
+        sparsek_status st = sparsek_sparse_attention_decode(rt, &q, &cases[i].s, scratch, (size_t)1 << 40, NULL);
+        if (st != cases[i].st || !strstr(sparsek_last_error(rt), cases[i].msg))
+            fail_msg("case %zu: %s '%s', expected %s '%s'", i, sparsek_status_name(st), sparsek_last_error(rt),
+                     sparsek_status_name(cases[i].st), cases[i].msg);
+        if (st != SPARSEK_NO_DEVICE) assert_non_null(strstr(sparsek_last_error(rt), "sparsek_sparse_attention_decode"));
+    }
+    /* The params are checked as for _forward; a NULL state, params or runtime is refused. */
+    q = p;
+    q.topk = 0;
+    assert_int_equal(sparsek_sparse_attention_decode(rt, &q, &ok, scratch, scratch_bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "topk = 0"));
+    assert_int_equal(sparsek_sparse_attention_decode(rt, &p, &ok, scratch, scratch_bytes - 1, NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "this call needs"));
+    assert_int_equal(sparsek_sparse_attention_decode(rt, &p, NULL, scratch, scratch_bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "state is NULL"));
+    assert_int_equal(sparsek_sparse_attention_decode(rt, NULL, &ok, scratch, scratch_bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_sparse_attention_decode(NULL, &p, &ok, scratch, scratch_bytes, NULL), SPARSEK_INVALID_ARGUMENT);
+    /* reset: NULLs and alignment; a valid one needs the device */
+    assert_int_equal(sparsek_sparse_decode_state_reset(rt, NULL, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "state is NULL"));
+    const sparsek_sparse_decode_state nul = {NULL, bytes, 1000}, odd = {(void *)0x70004, bytes, 1000};
+    assert_int_equal(sparsek_sparse_decode_state_reset(rt, &nul, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "state->data is NULL"));
+    assert_int_equal(sparsek_sparse_decode_state_reset(rt, &odd, NULL), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "16-byte aligned"));
+    assert_int_equal(sparsek_sparse_decode_state_reset(rt, &ok, NULL), SPARSEK_NO_DEVICE);
+    assert_int_equal(sparsek_sparse_decode_state_reset(NULL, &ok, NULL), SPARSEK_INVALID_ARGUMENT);
+    sparsek_runtime_destroy(rt);
+}
+
 /* ---- scratch layout ---------------------------------------------------------------------- */
 
-static size_t a256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 /* The split selection's chunk length and count for Sk = sk (0, 0: the one-kernel selection). */
 static void expect_split(sparsek_runtime *rt, sparsek_sparse_attention_params *p, int sk, int chunk, int nchunk) {
@@ -728,6 +813,8 @@ static void test_generate_select_phases(void **state) {
          "templates/sparsek_select_split.cut", 256, 0},
         {"phase=finish hcap=40960 threads=512", "sparsek_select_finish_r128_t512_h40960_c4096", "cdiv(sq,128) hkv b",
          "templates/sparsek_select.cut", 512, 163840},
+        {"phase=state hcap=40960 threads=512 chunk=1024", "sparsek_select_state_r128_t512_h40960", "cdiv(sq,128) hkv b",
+         "templates/sparsek_select.cut", 512, 163840},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sparsek_kernel_source *s = NULL;
@@ -761,8 +848,18 @@ static void test_generate_select_phases(void **state) {
     assert_non_null(strstr(s->source, "struct TopKeys"));
     assert_non_null(strstr(s->source, "const TopSource top{stage ? staged : nullptr, gtop};"));
     sparsek_kernel_source_free(s);
+    /* The decode state's phase: its source, the header it checks, the loads of what it writes. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=state", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "struct DecodeState"));
+    assert_non_null(strstr(s->source, "const StateTop top{stage ? staged : nullptr, skey, ns, u, nold};"));
+    assert_non_null(strstr(s->source, "return __ldcg(p);"));
+    assert_null(strstr(s->source, "TopKeys"));
+    assert_non_null(strstr(s->config, "chunk=4096"));
+    sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "", "sm_80", &s), SPARSEK_OK);
     assert_null(strstr(s->source, "TopKeys"));
+    assert_null(strstr(s->source, "struct DecodeState"));
+    assert_non_null(strstr(s->source, "return __ldg(p);"));
     assert_non_null(strstr(s->source, "const PrefixKeys top{u};"));
     /* Keys a phase does not use take their defaults: one canonical config per kernel. */
     assert_non_null(strstr(s->config, "chunk=4096"));
@@ -807,6 +904,7 @@ static void test_nvrtc_compile(void **state) {
         compile_ok(rt, "sparsek_select", "phase=hist", archs[a]);
         compile_ok(rt, "sparsek_select", "phase=compact", archs[a]);
         compile_ok(rt, "sparsek_select", "phase=finish", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=state", archs[a]);
         compile_ok(rt, "sparsek_fwd", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "phase=combine", archs[a]);
@@ -818,6 +916,7 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_select", "phase=compact chunk=8192", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=finish hcap=40960 threads=512 chunk=8192", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=finish rows=256 hcap=32768 threads=512 chunk=1024", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=state hcap=40960 threads=512", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
@@ -833,6 +932,7 @@ int main(void) {
         cmocka_unit_test(test_split_lists),
         cmocka_unit_test(test_select_model),
         cmocka_unit_test(test_argument_checks),
+        cmocka_unit_test(test_decode_state_checks),
         cmocka_unit_test(test_scratch_layout),
         cmocka_unit_test(test_generate_defaults),
         cmocka_unit_test(test_generate_select_phases),

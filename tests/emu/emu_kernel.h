@@ -62,6 +62,17 @@ extern "C" void emu_warp_exchange64(const void *mine, void *all32x64);
 #define __shared__ static
 
 static inline void __syncthreads(void) { emu_syncthreads(); }
+/* Blocks run one at a time (their __shared__ is static), so one flag serves every block: reset
+ * once all threads are past its last use, set, read after everyone has set it. */
+static int emu_or_flag;
+static inline int __syncthreads_or(int pred) {
+    emu_syncthreads();
+    if (emu_current()->linear == 0) emu_or_flag = 0;
+    emu_syncthreads();
+    if (pred) emu_or_flag = 1;
+    emu_syncthreads();
+    return emu_or_flag;
+}
 /* Programmatic dependent launch: kernels run one after another here, so there is nothing to wait for. */
 static inline void pdl_begin(void) {}
 static inline void __syncwarp(unsigned = 0xffffffffu) {
@@ -98,6 +109,7 @@ static inline int max(int a, int b) { return a > b ? a : b; }
 static inline long long min(long long a, long long b) { return a < b ? a : b; }
 static inline long long max(long long a, long long b) { return a > b ? a : b; }
 template <typename T> static inline T __ldg(const T *p) { return *p; }
+template <typename T> static inline T __ldcg(const T *p) { return *p; }
 
 /* ---- atomics (fibers are cooperative: plain read-modify-write is atomic) ---- */
 static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }

@@ -12,7 +12,8 @@ kernel and cuDNN SDPA (causal) at the same S, FlexAttention with random 128x128 
 the same key fraction (k+w)/S plus the diagonal (as ../shared/tools/peers_flex_sparse.py).
 Decode: B=8, Hq=32, Hkv=8, D=128, KV in {32768, 131072}, k=2048, w=512: time, GB/s of the bytes
 actually needed (the k+w selected K and V rows per KV head), and the PyTorch gather baseline
-(topk, gather, SDPA) timed in the same run. Times: medians of triton.testing.do_bench (CUDA
+(topk, gather, SDPA) timed in the same run; and the same decode through a decode state
+(sparsek_sparse_attention_decode) as a generation loop calls it, one key more a call. Times: medians of triton.testing.do_bench (CUDA
 events) for short calls; the mean of a few event-timed calls for calls over 20 ms."""
 import argparse
 import ctypes
@@ -37,6 +38,11 @@ class SparseParams(ctypes.Structure):
     ]
 
 
+class DecodeState(ctypes.Structure):
+    # Mirrors sparsek_sparse_decode_state.
+    _fields_ = [("data", ctypes.c_void_p), ("bytes", ctypes.c_size_t), ("max_seqlen_k", ctypes.c_int)]
+
+
 WEIGHT = {"gate": 0, "hard": 1, "kv": 2}
 
 
@@ -52,6 +58,11 @@ class SparseK:
                                                             ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
         self.tiles = None  # tile keys of the prefill kernel (--tiles), None: the default
         L.sparsek_sparse_attention_scratch_size.argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.POINTER(ctypes.c_size_t)]
+        L.sparsek_sparse_decode_state_size.argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.c_int,
+                                                       ctypes.POINTER(ctypes.c_size_t)]
+        L.sparsek_sparse_decode_state_reset.argtypes = [ctypes.c_void_p, ctypes.POINTER(DecodeState), ctypes.c_void_p]
+        L.sparsek_sparse_attention_decode.argtypes = [ctypes.c_void_p, ctypes.POINTER(SparseParams), ctypes.POINTER(DecodeState),
+                                                      ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
         L.sparsek_last_error.argtypes = [ctypes.c_void_p]
         L.sparsek_last_error.restype = ctypes.c_char_p
         L.sparsek_status_name.restype = ctypes.c_char_p
@@ -92,6 +103,21 @@ class SparseK:
     def select(self, sp, scratch):
         self.check(self.lib.sparsek_sparse_attention_select(self.rt, ctypes.byref(sp), ctypes.c_void_p(scratch.data_ptr()),
                                                             scratch.numel(), self.stream()))
+
+    def decode_state(self, sp, max_seqlen_k):
+        n = ctypes.c_size_t()
+        self.check(self.lib.sparsek_sparse_decode_state_size(self.rt, ctypes.byref(sp), max_seqlen_k, ctypes.byref(n)))
+        mem = torch.empty(n.value, dtype=torch.uint8, device="cuda")
+        st = DecodeState(mem.data_ptr(), n.value, max_seqlen_k)
+        st.mem = mem  # keeps the memory alive with the struct
+        return st
+
+    def state_reset(self, st):
+        self.check(self.lib.sparsek_sparse_decode_state_reset(self.rt, ctypes.byref(st), self.stream()))
+
+    def decode_step(self, sp, st, scratch):
+        self.check(self.lib.sparsek_sparse_attention_decode(self.rt, ctypes.byref(sp), ctypes.byref(st),
+                                                            ctypes.c_void_p(scratch.data_ptr()), scratch.numel(), self.stream()))
 
     def dense(self, p):
         self.check(self.lib.sparsek_attention_forward(self.rt, ctypes.byref(p), self.stream()))
@@ -292,14 +318,53 @@ def decode(sk, KV, dt, rows_out, decode_tiles=None):
         return F.scaled_dot_product_attention(qt, Ks, Vs)
 
     t_torch = bench(step)
+    # The decode-state path (sparsek_sparse_attention_decode), as a generation loop runs it: a
+    # state built at KV - R (a rebuild from the whole score row: timed alone, as reset + call),
+    # then R calls at KV - R + 1 .. KV, one key more each, timed together (three rounds, the
+    # median); the last call's output (at KV) is checked like the others.
+    R = 64
+    st = sk.decode_state(sp, KV)
+    sp_at = []
+    for n in range(KV - R, KV + 1):
+        spn = SparseParams.from_buffer_copy(sp)
+        spn.base.seqlen_k = n   # strides stay those of the full tensors
+        sp_at.append(spn)
+
+    def rebuild():
+        sk.state_reset(st)
+        sk.decode_step(sp_at[0], st, scratch)
+
+    t_rebuild = bench(rebuild)
+    rounds = []
+    for _ in range(3):
+        rebuild()
+        o.fill_(float("nan"))
+        ev0, ev1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        ev0.record()
+        h0 = time.perf_counter()
+        for spn in sp_at[1:]:
+            sk.decode_step(spn, st, scratch)
+        h1 = time.perf_counter()
+        ev1.record()
+        torch.cuda.synchronize()
+        rounds.append((ev0.elapsed_time(ev1) * 1e3 / R, (h1 - h0) * 1e6 / R))
+    t_state, t_host = sorted(rounds)[1]
+    got = torch.stack([o[b, 0, h].double() for b in (0, 7) for h in (0, 13, 31)])
+    rel_state = ((got - ref).norm() / ref.norm()).item()
+    nan_state = torch.isnan(o).any().item()
     need = bsz * hkv * (topk + w) * d * 2 * 2
     row = dict(kind="decode", B=bsz, Hq=hq, Hkv=hkv, D=d, KV=KV, k=topk, w=w, rel_err=rel,
                nan=nan, sparsek_us=t, select_us=t_sel, needed_MB=need / 1e6,
                gbps=need / t / 1e3, torch_gather_us=t_torch, speedup_vs_torch=t_torch / t,
-               tile=best or "default", tiles=tried)
+               tile=best or "default", tiles=tried, state_step_us=t_state, state_host_us=t_host,
+               state_rebuild_us=t_rebuild, state_rel_err=rel_state, state_nan=nan_state,
+               state_gbps=need / t_state / 1e3, state_speedup_vs_torch=t_torch / t_state)
     rows_out.append(row)
     print("decode  KV=%-6d sparsek %7.1f us (select %5.1f us) %6.0f GB/s of %.0f MB needed | torch gather %7.1f us: "
           "%.1fx | rel %.1e %s" % (KV, t, t_sel, row["gbps"], need / 1e6, t_torch, t_torch / t, rel, best), flush=True)
+    print("decode  KV=%-6d decode state: %7.1f us a step (host %.1f us a call), %6.0f GB/s, %.1fx the gather baseline; "
+          "rebuild %.1f us | rel %.1e%s" % (KV, t_state, t_host, row["state_gbps"], t_torch / t_state, t_rebuild,
+                                           rel_state, " NaN!" if nan_state else ""), flush=True)
     if len(tried) > 1:
         print("    decode tiles: " + ", ".join("%s %s" % (k, "WRONG" if v is None else "%.1f" % v) for k, v in tried.items()),
               flush=True)
@@ -345,7 +410,10 @@ def run(args):
         if r["kind"] == "decode":
             print("bar: decode KV=%d %.1fx the PyTorch gather baseline (>= 10x): %s" % (
                 r["KV"], r["speedup_vs_torch"], "met" if r["speedup_vs_torch"] >= 10 else "MISSED"))
-    bad = [r for r in rows if r["nan"] or not r["rel_err"] <= 1.5e-2]
+            print("bar: decode KV=%d with the decode state %.1fx the PyTorch gather baseline (>= 10x): %s" % (
+                r["KV"], r["state_speedup_vs_torch"], "met" if r["state_speedup_vs_torch"] >= 10 else "MISSED"))
+    bad = [r for r in rows if r["nan"] or not r["rel_err"] <= 1.5e-2 or
+           (r["kind"] == "decode" and (r["state_nan"] or not r["state_rel_err"] <= 1.5e-2))]
     if bad:
         print("WRONG results in %d rows" % len(bad), file=sys.stderr)
         sys.exit(1)

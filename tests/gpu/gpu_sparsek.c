@@ -1,7 +1,7 @@
 /* gpu_sparsek.c — GPU test of SparseK sparse attention (sparsek_sparse_attention_forward)
  * against the float64 reference, and of the selection it computes on the way.
  *
- *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [-v]
+ *   gpu_sparsek [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] [--no-fixed] [--state] [-v]
  *
  * Exits 77 when no GPU is present. --d restricts the head dim (tests/emu/run.sh runs this binary
  * on the CPU emulator, which has the d=64 kernels). Each case: random q, k, v rounded to fp16/bf16, float32
@@ -14,9 +14,12 @@
  *   - the selection record of those rows in the scratch (theta exactly, the index of the k-th
  *     key, tau - theta within 2e-6) against sparsek_reference_sparsek_select, and the gathered
  *     keys of their tiles against sparsek_reference_sparsek_tile_keys.
+ * --state runs decode-state sequences instead (sparsek_sparse_attention_decode, tcase.nseq): each
+ * call of a sequence is checked as above against the reference for its own seqlen_k.
  * Prints one line per failing case (every case with -v) and a summary line. */
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +34,17 @@ typedef struct tcase {
     sparsek_dtype dtype;
     int scores; /* 0 normal, 1 quarter grid (ties), 2 all equal, 3 normal * 3 */
     int layout; /* 0 [B,S,H,D], 1 [B,H,S,D] */
+    /* A decode-state sequence (nseq > 0): sparsek_sparse_attention_decode calls with seqlen_k
+     * seq[0], seq[1], ... (sk is the largest, what the tensors hold) on one state, zeroed by
+     * sparsek_sparse_decode_state_reset first, or filled with 0xff garbage when state_garbage. */
+    int nseq, seq[12], state_garbage;
 } tcase;
 
 static const char *WNAME[] = {"gate", "hard", "kv"};
 
 /* Totals over every case. */
 static double worst_rel[2], worst_tau;
-static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases;
+static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases, state_calls;
 
 typedef struct ref_job {
     sparsek_runtime *rt;
@@ -140,6 +147,11 @@ static void *ref_worker(void *arg) {
  * of the decode kernel for every decode call (e.g. "m=64 n=32"); NULL: the default. */
 static const char *tiles, *decode_tiles;
 
+/* One call (forward, or decode on `state`) for c->sk keys, its outputs and selection checked. */
+static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_attention_params sp,
+                          const sparsek_sparse_decode_state *state, const uint16_t *hq, const uint16_t *hk,
+                          const uint16_t *hv, const float *hu, int call, int verbose);
+
 static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     sparsek_sparse_attention_params sp;
     memset(&sp, 0, sizeof sp);
@@ -155,8 +167,8 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     sp.score_stride[0] = (int64_t)c->hkv * c->sk; sp.score_stride[1] = c->sk;
     const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nk = (size_t)c->b * c->sk * c->hkv * c->d;
     const size_t nu = (size_t)c->b * c->hkv * c->sk, nl = (size_t)c->b * c->hq * c->sq;
-    uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2), *ho = malloc(nq * 2);
-    float *hu = malloc(nu * 4), *fo = malloc(nq * 4), *lse = malloc(nl * 4);
+    uint16_t *hq = malloc(nq * 2), *hk = malloc(nk * 2), *hv = malloc(nk * 2);
+    float *hu = malloc(nu * 4);
     for (size_t i = 0; i < nq; i++) hq[i] = sk_half_from_float(c->dtype, (float)nrand());
     for (size_t i = 0; i < nk; i++) hk[i] = sk_half_from_float(c->dtype, (float)nrand());
     for (size_t i = 0; i < nk; i++) hv[i] = sk_half_from_float(c->dtype, (float)nrand());
@@ -164,34 +176,76 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         hu[i] = c->scores == 0 ? (float)nrand()
               : c->scores == 1 ? (float)((int)(rng() % 17) - 8) * 0.25f
               : c->scores == 2 ? 0.5f : (float)(3 * nrand());
-    sparsek_sparse_scratch_layout L;
-    if (sparsek_sparse_attention_scratch_layout(rt, &sp, &L) != SPARSEK_OK) {
-        fprintf(stderr, "scratch_layout: %s\n", sparsek_last_error(rt));
-        return 1;
-    }
-    if (L.select_chunk) split_cases++;
-    CUdeviceptr dq, dk, dv, dout, dl, du, ds;
+    CUdeviceptr dq, dk, dv, dout, dl, du, dstate = 0;
     CHECK_CU(cu.cuMemAlloc(&dq, nq * 2));
     CHECK_CU(cu.cuMemAlloc(&dk, nk * 2));
     CHECK_CU(cu.cuMemAlloc(&dv, nk * 2));
     CHECK_CU(cu.cuMemAlloc(&dout, nq * 2));
     CHECK_CU(cu.cuMemAlloc(&dl, nl * 4));
     CHECK_CU(cu.cuMemAlloc(&du, nu * 4));
-    CHECK_CU(cu.cuMemAlloc(&ds, L.bytes));
     CHECK_CU(cu.cuMemcpyHtoD(dq, hq, nq * 2));
     CHECK_CU(cu.cuMemcpyHtoD(dk, hk, nk * 2));
     CHECK_CU(cu.cuMemcpyHtoD(dv, hv, nk * 2));
     CHECK_CU(cu.cuMemcpyHtoD(du, hu, nu * 4));
-    CHECK_CU(cu.cuMemsetD8(dout, 0xff, nq * 2)); /* 0xffff: NaN in fp16 and bf16 */
-    CHECK_CU(cu.cuMemsetD8(dl, 0xff, nl * 4));   /* NaN in float32 */
-    CHECK_CU(cu.cuMemsetD8(ds, 0xff, L.bytes));  /* scratch garbage: NaN scores, index -1 */
     p->q = (void *)dq; p->k = (void *)dk; p->v = (void *)dv; p->o = (void *)dout; p->lse = (float *)dl;
     sp.scores = (const float *)du;
     int fail = 0;
+    sparsek_sparse_decode_state state = {0};
+    if (c->nseq) {
+        state.max_seqlen_k = c->sk;
+        if (sparsek_sparse_decode_state_size(rt, &sp, c->sk, &state.bytes) != SPARSEK_OK) {
+            fprintf(stderr, "decode_state_size: %s\n", sparsek_last_error(rt));
+            return 1;
+        }
+        CHECK_CU(cu.cuMemAlloc(&dstate, state.bytes));
+        state.data = (void *)dstate;
+        if (c->state_garbage) {
+            CHECK_CU(cu.cuMemsetD8(dstate, 0xff, state.bytes));
+        } else if (sparsek_sparse_decode_state_reset(rt, &state, NULL) != SPARSEK_OK) {
+            fprintf(stderr, "decode_state_reset: %s\n", sparsek_last_error(rt));
+            fail = 1;
+        }
+    }
+    for (int call = 0; call < (c->nseq ? c->nseq : 1); call++) {
+        tcase cc = *c;
+        if (c->nseq) cc.sk = c->seq[call];
+        sp.base.seqlen_k = cc.sk;   /* the strides stay those of the longest */
+        fail |= call_and_check(rt, &cc, sp, c->nseq ? &state : NULL, hq, hk, hv, hu, call, verbose);
+    }
+    cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
+    cu.cuMemFree(du);
+    if (dstate) cu.cuMemFree(dstate);
+    free(hq); free(hk); free(hv); free(hu);
+    return fail;
+}
+
+static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_attention_params sp,
+                          const sparsek_sparse_decode_state *state, const uint16_t *hq, const uint16_t *hk,
+                          const uint16_t *hv, const float *hu, int call, int verbose) {
+    const sparsek_attention_params *p = &sp.base;
+    const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nl = (size_t)c->b * c->hq * c->sq;
+    uint16_t *ho = malloc(nq * 2);
+    float *fo = malloc(nq * 4), *lse = malloc(nl * 4);
+    const CUdeviceptr dout = (CUdeviceptr)p->o, dl = (CUdeviceptr)p->lse;
+    sparsek_sparse_scratch_layout L;
+    if (sparsek_sparse_attention_scratch_layout(rt, &sp, &L) != SPARSEK_OK) {
+        fprintf(stderr, "scratch_layout: %s\n", sparsek_last_error(rt));
+        return 1;
+    }
+    if (L.select_chunk && !state) split_cases++;
+    if (state) state_calls++;
+    CUdeviceptr ds;
+    CHECK_CU(cu.cuMemAlloc(&ds, L.bytes));
+    CHECK_CU(cu.cuMemsetD8(dout, 0xff, nq * 2)); /* 0xffff: NaN in fp16 and bf16 */
+    CHECK_CU(cu.cuMemsetD8(dl, 0xff, nl * 4));   /* NaN in float32 */
+    CHECK_CU(cu.cuMemsetD8(ds, 0xff, L.bytes));  /* scratch garbage: NaN scores, index -1 */
+    int fail = 0;
     sparsek_status st =
-        sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, L.decode ? decode_tiles : tiles, NULL);
+        state ? sparsek_sparse_attention_decode(rt, &sp, state, (void *)ds, L.bytes, NULL)
+              : sparsek_sparse_attention_forward_with(rt, &sp, (void *)ds, L.bytes, L.decode ? decode_tiles : tiles, NULL);
     if (st != SPARSEK_OK) {
-        fprintf(stderr, "sparsek_sparse_attention_forward: %s: %s\n", sparsek_status_name(st), sparsek_last_error(rt));
+        fprintf(stderr, "%s: %s: %s\n", state ? "sparsek_sparse_attention_decode" : "sparsek_sparse_attention_forward",
+                sparsek_status_name(st), sparsek_last_error(rt));
         fail = 1;
     }
     CHECK_CU(cu.cuCtxSynchronize());
@@ -228,6 +282,7 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     ref_job jobs[NT];
     sparsek_sparse_attention_params host = sp;
     host.base.q = hq; host.base.k = hk; host.base.v = hv; host.scores = hu;
+    host.base.o = NULL; host.base.lse = NULL;
     for (int t = 0; t < NT; t++) {
         memset(&jobs[t], 0, sizeof jobs[t]);
         jobs[t].rt = rt; jobs[t].c = c; jobs[t].host = host; jobs[t].o = fo; jobs[t].lse = lse;
@@ -256,20 +311,30 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
     const double tol = c->dtype == SPARSEK_BF16 ? 1.5e-2 : 2e-3;
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
     if (!(rel <= tol) || poisoned || errs.lse_bad || sbad || tbad) fail = 1;
+    char how[48] = "";
+    if (state) snprintf(how, sizeof how, " state call %d/%d%s", call + 1, c->nseq, c->state_garbage ? " (garbage)" : "");
+    else if (L.select_chunk) snprintf(how, sizeof how, " split-select");
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
                "lse_err=%.1e tau_err=%.1e%s%s%s%s%s\n",
                fail ? "FAIL" : "ok", c->b, c->sq, c->sk, c->hq, c->hkv, c->d, c->topk, c->window,
                c->dtype == SPARSEK_BF16 ? "bf16" : "fp16", WNAME[c->weight], c->scores, c->layout ? "BHSD" : "BSHD",
-               L.decode ? "decode" : "prefill", rel, errs.lse_err, tau_err, L.select_chunk ? " split-select" : "",
-               poisoned ? " POISON-LEFT" : "",
+               L.decode ? "decode" : "prefill", rel, errs.lse_err, tau_err, how, poisoned ? " POISON-LEFT" : "",
                errs.lse_bad ? " LSE-MISMATCH" : "", sbad ? " SELECTION-MISMATCH" : "", tbad ? " TILE-MISMATCH" : "");
-    cu.cuMemFree(dq); cu.cuMemFree(dk); cu.cuMemFree(dv); cu.cuMemFree(dout); cu.cuMemFree(dl);
-    cu.cuMemFree(du); cu.cuMemFree(ds);
-    free(hq); free(hk); free(hv); free(ho); free(hu); free(fo); free(lse); free(rows);
+    cu.cuMemFree(ds);
+    free(ho); free(fo); free(lse); free(rows);
     free(srow); free(tcount); free(tidx);
     return fail;
 }
+
+/* The leading fields of tcase: one forward call (the fixed cases' table). */
+typedef struct fixed_case {
+    int b, sq, sk, hq, hkv, d, topk, window;
+    sparsek_weight_mode weight;
+    sparsek_dtype dtype;
+    int scores, layout;
+} fixed_case;
+_Static_assert(offsetof(fixed_case, layout) == offsetof(tcase, layout), "fixed_case is tcase's first fields");
 
 /* A random case with Sq, Sk <= max_s (k and w drawn against the Sk actually used). */
 static void random_case(tcase *c, int i, int max_s) {
@@ -293,6 +358,46 @@ static void random_case(tcase *c, int i, int max_s) {
     c->window = (rng() % 5 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
     c->scores = (int)(rng() % 8);
     c->scores = c->scores < 5 ? 0 : c->scores - 4; /* mostly normal; ties, all equal, wide */
+}
+
+/* A random decode-state sequence ending at Sk <= max_s: 3 to 10 calls, each adding Sq keys
+ * (a generation step) or 0, 1, 7 or 300 keys; now and then one goes back (a shorter prefix than
+ * the state's: the state is rebuilt). */
+static void random_state_case(tcase *c, int i, int max_s) {
+    static const int G[] = {1, 4, 8};
+    static const int D[] = {64, 128};
+    static const int SQ[] = {1, 1, 4, 16};
+    memset(c, 0, sizeof *c);
+    c->d = D[i % 2];
+    c->dtype = (i / 2) % 2 ? SPARSEK_BF16 : SPARSEK_FP16;
+    c->weight = (sparsek_weight_mode)((i / 4) % 3);
+    c->layout = (int)(rng() % 2);
+    c->hkv = 1 + (int)(rng() % 2);
+    c->hq = c->hkv * pick(G, 3);
+    c->b = 1 + (int)(rng() % 2);
+    c->sq = pick(SQ, 4);
+    const int smax = max_s < 6000 ? max_s : 6000;
+    c->sk = c->sq + 1 + (int)(rng() % (uint64_t)smax);
+    if (c->sk > max_s) c->sk = max_s;
+    c->topk = (rng() % 6 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
+    c->window = (rng() % 6 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
+    c->scores = (int)(rng() % 8);
+    c->scores = c->scores < 5 ? 0 : c->scores - 4;
+    c->nseq = 3 + (int)(rng() % 8);
+    c->state_garbage = (int)(rng() % 2);
+    static const int ADV[] = {0, 1, 7, 300};
+    int sk = c->sk;
+    for (int j = c->nseq - 1; j >= 0; j--) {
+        c->seq[j] = sk;
+        const int adv = rng() % 2 ? c->sq : pick(ADV, 4);
+        sk = sk - adv >= 1 ? sk - adv : 1;
+    }
+    if (c->nseq > 3 && rng() % 4 == 0) { /* one call goes back: a state from a longer prefix */
+        const int j = 1 + (int)(rng() % (uint64_t)(c->nseq - 2));
+        const int t = c->seq[j];
+        c->seq[j] = c->seq[j + 1];
+        c->seq[j + 1] = t;
+    }
 }
 
 static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
@@ -319,7 +424,7 @@ static int open_runtime(sparsek_runtime **rt, const char *cache_dir) {
 }
 
 int main(int argc, char **argv) {
-    int nshapes = 60, max_s = 1 << 30, max_sq = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0;
+    int nshapes = 60, max_s = 1 << 30, max_sq = 1 << 30, no_fixed = 0, verbose = 0, only_d = 0, state_only = 0;
     unsigned long long seed = 0x5eed;
     const char *cache = NULL;
     for (int i = 1; i < argc; i++) {
@@ -328,6 +433,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc) cache = argv[++i];
         else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) max_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-fixed")) no_fixed = 1;
+        else if (!strcmp(argv[i], "--state")) state_only = 1;
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tiles = argv[++i];
@@ -335,7 +441,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--max-sq") && i + 1 < argc) max_sq = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--shapes N] [--seed S] [--cache DIR] [--max-s N] [--max-sq N] [--d D] "
-                            "[--no-fixed] [--tiles CFG] [--decode-tiles CFG] [-v]\n", argv[0]);
+                            "[--no-fixed] [--state] [--tiles CFG] [--decode-tiles CFG] [-v]\n", argv[0]);
             return 2;
         }
     }
@@ -351,7 +457,7 @@ int main(int argc, char **argv) {
 
     int fails = 0, n = 0;
     /* b sq sk hq hkv d k w weight dtype scores layout */
-    const tcase fixed[] = {
+    const fixed_case fixed[] = {
         /* decode: Sq 1, 4, 16 with G 1, 4, 8; k < |C| and k >= |C| */
         {2, 1, 4097, 8, 2, 128, 256, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 4, 3000, 4, 1, 64, 100, 30, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1},
@@ -402,23 +508,62 @@ int main(int argc, char **argv) {
         {1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
         {1, 2, 50000, 4, 1, 64, 3000, 10, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
     };
-    for (size_t i = 0; !no_fixed && i < sizeof fixed / sizeof fixed[0]; i++) {
-        tcase c = fixed[i];
+    for (size_t i = 0; !no_fixed && !state_only && i < sizeof fixed / sizeof fixed[0]; i++) {
+        tcase c;
+        memset(&c, 0, sizeof c);
+        memcpy(&c, &fixed[i], sizeof fixed[i]);
         if (c.sq > max_s || c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
+        fails += run_case(rt, &c, 1);
+        n++;
+    }
+    /* Decode-state sequences (--state): b sq sk hq hkv d k w weight dtype scores layout, then the
+     * calls' seqlen_k and whether the state starts as garbage. The first call rebuilds the state
+     * from the whole row; the later ones read it. */
+    const struct { fixed_case f; int nseq, seq[12], garbage; } fixed_state[] = {
+        /* the benchmark's kind: k=2048, w=512; first a prefix longer than the tau buffer (the
+         * rebuild's bucketed tau), then one key a call, a repeat, a jump */
+        {{2, 1, 70000, 8, 2, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0}, 6,
+         {69990, 69991, 69992, 69992, 69993, 70000}, 1},
+        /* all scores equal: every key a tau candidate (the list outgrows shared memory) and each
+         * new key the new k-th (ties go to the larger index) */
+        {{1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0}, 4, {49990, 49991, 49995, 50000}, 0},
+        /* ties on a grid, 16 rows a call */
+        {{2, 16, 3000, 16, 2, 64, 300, 17, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 1, 0}, 8,
+         {2888, 2904, 2920, 2936, 2952, 2968, 2984, 3000}, 0},
+        /* the prefix crosses k: every candidate, then the top k */
+        {{1, 4, 700, 8, 1, 64, 500, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 1}, 6, {100, 300, 510, 520, 524, 700}, 1},
+        /* one key a call (decode_step: theta0 moves in about a third of the calls, tau's window
+         * walk), on normal scores and on a tied grid */
+        {{2, 1, 3000, 8, 2, 64, 1000, 16, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0}, 12,
+         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 0},
+        {{1, 1, 3000, 4, 1, 64, 700, 16, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 1}, 12,
+         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 1},
+        /* normal * 3, G=8, a step back (the state is from a longer prefix: rebuilt) */
+        {{1, 1, 5000, 8, 1, 64, 200, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0}, 5, {4000, 4001, 4900, 4002, 5000}, 0},
+    };
+    for (size_t i = 0; !no_fixed && state_only && i < sizeof fixed_state / sizeof fixed_state[0]; i++) {
+        tcase c;
+        memset(&c, 0, sizeof c);
+        memcpy(&c, &fixed_state[i].f, sizeof fixed_state[i].f);
+        c.nseq = fixed_state[i].nseq;
+        memcpy(c.seq, fixed_state[i].seq, sizeof c.seq);
+        c.state_garbage = fixed_state[i].garbage;
+        if (c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
     }
     for (int i = 0; i < nshapes; i++, n++) {
         tcase c;
-        random_case(&c, i, max_s);
+        if (state_only) random_state_case(&c, i, max_s);
+        else random_case(&c, i, max_s);
         if (only_d) c.d = only_d;
         fails += run_case(rt, &c, verbose);
     }
-    printf("sparse correctness: %d/%d cases passed (%ld took the split selection); worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e "
-           "(limit 1.5e-2); selection %ld rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked, "
-           "%ld mismatched\n",
-           n - fails, n, split_cases, worst_rel[SPARSEK_FP16], worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau,
-           tiles_checked, tiles_bad);
+    printf("sparse correctness%s: %d/%d cases passed (%ld took the split selection, %ld decode-state calls); worst "
+           "relative error fp16 %.2e (limit 2e-3), bf16 %.2e (limit 1.5e-2); selection %ld rows checked, %ld "
+           "mismatched, worst |tau err| %.1e; tiles %ld checked, %ld mismatched\n",
+           state_only ? " (decode state)" : "", n - fails, n, split_cases, state_calls, worst_rel[SPARSEK_FP16],
+           worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau, tiles_checked, tiles_bad);
     sparsek_runtime_destroy(rt);
     return fails ? 1 : 0;
 }

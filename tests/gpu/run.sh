@@ -134,6 +134,10 @@ if has sparse-test; then
   timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma --cache "$SPARSEK_CACHE_DIR" 2>&1 \
     | tee "$out/gpu_sparsek_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_sparsek (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "gpu_sparsek --state: decode-state sequences, every call vs float64 reference"
+  timeout 400 "$bin/gpu_sparsek" --state --shapes "${STATE_SHAPES:-40}" --seed 13 --cache "$SPARSEK_CACHE_DIR" 2>&1 \
+    | tee "$out/gpu_sparsek_state.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_sparsek (decode state) exit $r"; [[ $r == 0 ]] || rc_all=1
   step "compute-sanitizer memcheck / racecheck (sparse subset)"
   for tool in memcheck racecheck; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed --seed 7 \
@@ -147,6 +151,12 @@ if has sparse-test; then
       --shapes 0 --max-s 3000 --max-sq 16 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-split-$tool.log" 2>&1
     r=$?; echo "$tool (split selection) exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-split-$tool.log" | tail -1)"
     [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-split-$tool.log" | head -40
+    [[ $r == 0 ]] || rc_all=1
+    # the decode state: the fixed sequences up to 3000 keys and two random ones
+    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --state --shapes 2 --max-s 3000 \
+      --seed 17 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-state-$tool.log" 2>&1
+    r=$?; echo "$tool (decode state) exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-state-$tool.log" | tail -1)"
+    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-state-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
   done
 fi
@@ -173,7 +183,7 @@ fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
-grep -E "sparse correctness:" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" 2>/dev/null
+grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_state.log" 2>/dev/null
 grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
 cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
