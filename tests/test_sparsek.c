@@ -6,6 +6,8 @@
  *     previous row) run as a C model against
  *     the float64 reference, tile by tile, with the attention kernels' per-key rule (selected iff
  *     j < ncand and (u, j) >= (theta, theta_index), weight from tau - theta);
+ *   - the decode state's one-key step (decode_step) as a C model, against the reference over
+ *     long loops;
  *   - every argument check of sparsek_sparse_attention_{scratch_size,scratch_layout,forward,select},
  *     and of the decode state (sparsek_sparse_decode_state_{size,reset}, _attention_decode);
  *   - the scratch layout arithmetic;
@@ -360,6 +362,148 @@ static void check_split_problem(sparsek_runtime *rt, int sk, int sq, int k, int 
     free(u); free(top); free(sel); free(keys);
 }
 
+/* ---- the decode state's one-key step, in C (decode_step in templates/sparsek_select.cut) ------ */
+
+/* A decode state for the prefix [0, n) (one row, as sparsek_sparse_attention_decode keeps it). */
+typedef struct model_state {
+    int n, ns, ntau, slope;
+    key64 theta0; /* 0 while n <= k */
+    double tau;
+    key64 *top;   /* ns keys, ascending index */
+    float *list;  /* ntau scores: a superset of the prefix's scores above theta0 - 1 */
+} model_state;
+
+/* tau and theta of the prefix [0, n) by the reference (window 1 at position n: candidates [0, n)). */
+static void ref_tau(sparsek_runtime *rt, const float *u, int sk, int n, int k, int *sel, double *tau, double *theta,
+                    int *ns) {
+    assert_int_equal(sparsek_reference_sparsek_select(rt, u, sk, n, k, 1, sel, NULL, ns, tau, theta), SPARSEK_OK);
+}
+
+/* What the kernel's general path (or a rebuild) leaves: the state from the whole prefix. */
+static void model_state_build(sparsek_runtime *rt, const float *u, int sk, int n, int k, model_state *s, int *sel) {
+    key64 *keys = malloc(sizeof *keys * (size_t)(n + 1));
+    for (int j = 0; j < n; j++) keys[j] = sel_key(u[j], j);
+    qsort(keys, (size_t)n, sizeof *keys, key_desc);
+    s->n = n;
+    s->theta0 = n > k ? keys[k - 1] : 0ull;
+    s->ns = s->ntau = 0;
+    const float lf = s->theta0 ? nextafterf((float)((double)key_score(s->theta0) - 1.0), -INFINITY) : -INFINITY;
+    for (int j = 0; j < n; j++) {
+        if (sel_key(u[j], j) >= s->theta0) s->top[s->ns++] = sel_key(u[j], j);
+        if (u[j] > lf) s->list[s->ntau++] = u[j];
+    }
+    s->tau = 0.0;
+    s->slope = 0;
+    if (s->theta0) {
+        double theta;
+        int ns;
+        ref_tau(rt, u, sk, n, k, sel, &s->tau, &theta, &ns);
+        for (int i = 0; i < s->ntau; i++) s->slope += (double)s->list[i] > s->tau && (double)s->list[i] <= s->tau + 1.0;
+    }
+    free(keys);
+}
+
+static long step_kept, step_beat, step_walk, step_fallback;
+
+/* decode_step for the key x = n (the state has a theta0): 1 with the state moved to [0, n + 1),
+ * 0 when the kernel would take its general path (the state unchanged). */
+static int model_decode_step(const float *u, int k, model_state *s) {
+    enum { STEP_CAP = 1024 };
+    static float g[2 * STEP_CAP];
+    const float ux = u[s->n];
+    const key64 kx = sel_key(ux, s->n);
+    const int beat = kx > s->theta0;
+    double tau = s->tau;
+    int slope = s->slope;
+    if ((double)ux > s->tau) {
+        const double kk = (double)k, t0 = s->tau, t1 = t0 + 3.0 / (double)(s->slope > 1 ? s->slope : 1);
+        double f0 = 0.0, f1 = 0.0;
+        int c0 = 0, ng = 0;
+        for (int i = 0; i <= s->ntau; i++) {
+            const double v = (double)(i < s->ntau ? s->list[i] : ux);
+            f0 += v <= t0 ? 0.0 : (v >= t0 + 1.0 ? 1.0 : v - t0);
+            f1 += v <= t1 ? 0.0 : (v >= t1 + 1.0 ? 1.0 : v - t1);
+            c0 += v > t0 && v <= t0 + 1.0;
+            if (((v > t0 && v <= t1) || (v - 1.0 > t0 && v - 1.0 <= t1)) && ng++ < STEP_CAP) g[ng - 1] = (float)v;
+        }
+        if (!(f1 < kk) || ng > STEP_CAP) return 0;
+        double a = t0, fa = f0, c = (double)c0;
+        int found = 0;
+        for (int it = 0; it < 2 * STEP_CAP + 1 && !found; ++it) {
+            double b = t1;
+            for (int i = 0; i < ng; i++) {
+                const double v = (double)g[i];
+                if (v > a && v < b) b = v;
+                if (v - 1.0 > a && v - 1.0 < b) b = v - 1.0;
+            }
+            if (c > 0.0 && fa - c * (b - a) < kk) {
+                tau = a + (fa - kk) / c;
+                found = 1;
+                break;
+            }
+            if (b >= t1) break;
+            fa -= c * (b - a);
+            for (int i = 0; i < ng; i++) {
+                const double v = (double)g[i];
+                c += (v - 1.0 == b) - (v == b);
+            }
+            a = b;
+        }
+        if (!found) return 0;
+        slope = (int)c;
+        step_walk++;
+    }
+    key64 th = s->theta0;
+    if (beat) { /* the old theta0 leaves; the smallest of x and the other top keys is the new one */
+        int drop = -1;
+        th = kx;
+        for (int i = 0; i < s->ns; i++) {
+            if (s->top[i] == s->theta0) drop = i;
+            else if (s->top[i] < th) th = s->top[i];
+        }
+        assert_true(drop >= 0);
+        memmove(s->top + drop, s->top + drop + 1, sizeof *s->top * (size_t)(s->ns - 1 - drop));
+        s->top[s->ns - 1] = kx;
+        step_beat++;
+    }
+    const float lf = nextafterf((float)((double)key_score(s->theta0) - 1.0), -INFINITY);
+    if (ux > lf) s->list[s->ntau++] = ux;
+    s->n++;
+    s->theta0 = th;
+    s->tau = tau;
+    s->slope = slope;
+    step_kept += !beat;
+    return 1;
+}
+
+/* One generation loop over a score row: a state from [0, n_start), then one key a step to sk - 1;
+ * after each step theta0 (score and index) and tau against the reference. */
+static void check_decode_steps(sparsek_runtime *rt, int sk, int k, int n_start, int kind) {
+    float *u = malloc(sizeof *u * (size_t)sk);
+    fill_scores(u, sk, kind);
+    model_state s;
+    s.top = malloc(sizeof *s.top * (size_t)(k + 1));
+    s.list = malloc(sizeof *s.list * (size_t)sk);
+    int *sel = malloc(sizeof *sel * (size_t)(k + sk));
+    model_state_build(rt, u, sk, n_start, k, &s, sel);
+    for (int n = n_start; n + 1 < sk; n++) {
+        if (!s.theta0 || !model_decode_step(u, k, &s)) { /* no theta0 yet, or the general path */
+            step_fallback += s.theta0 != 0;
+            model_state_build(rt, u, sk, n + 1, k, &s, sel);
+            continue;
+        }
+        double tau, theta;
+        int ns;
+        ref_tau(rt, u, sk, s.n, k, sel, &tau, &theta, &ns);
+        const float th = key_score(s.theta0);
+        if ((double)th != theta || (int)(unsigned)(s.theta0 & 0xffffffffu) != sel[ns - 1] || !(fabs(s.tau - tau) <= 1e-9))
+            fail_msg("kind %d k %d n %d: theta %.9g/%d tau %.12g, reference %.9g/%d %.12g", kind, k, s.n, (double)th,
+                     (int)(unsigned)(s.theta0 & 0xffffffffu), s.tau, theta, sel[ns - 1], tau);
+        for (int i = 1; i < s.ns; i++) assert_true((unsigned)s.top[i] > (unsigned)s.top[i - 1]);
+    }
+    free(u); free(s.top); free(s.list); free(sel);
+}
+
 static sparsek_runtime *new_rt(void) {
     sparsek_runtime_options o;
     sparsek_runtime_options_init(&o);
@@ -388,6 +532,25 @@ static void test_split_lists(void **state) {
         check_split_problem(rt, sk, sq, k, w, rnd_int(0, 7), 128, &kept, &total);
     }
     print_message("split lists: the tau list kept %.1f%% of the prefix keys\n", 100.0 * (double)kept / (double)(total ? total : 1));
+    sparsek_runtime_destroy(rt);
+}
+
+/* decode_step's algorithm: exact against the reference over long loops of one key a step, on
+ * every score kind (ties and grids put breakpoints on top of each other; all-equal scores make
+ * every new key the new theta0), and the general path rare. */
+static void test_decode_step_model(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    for (int kind = 0; kind <= 7; kind++) {
+        check_decode_steps(rt, 1500, 100, 400, kind);
+        check_decode_steps(rt, 900, 700, 20, kind);   /* n crosses k on the way */
+        check_decode_steps(rt, 700, 1, 30, kind);
+    }
+    const long steps = step_kept + step_beat + step_fallback;
+    print_message("decode_step: %ld steps: %ld kept theta0, %ld moved it, %ld walked tau, %ld took the general path\n",
+                  steps, step_kept, step_beat, step_walk, step_fallback);
+    assert_true(step_walk > 0 && step_beat > 0);
+    assert_true(step_fallback * 20 < steps);
     sparsek_runtime_destroy(rt);
 }
 
@@ -931,6 +1094,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_lists),
         cmocka_unit_test(test_select_model),
+        cmocka_unit_test(test_decode_step_model),
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_decode_state_checks),
         cmocka_unit_test(test_scratch_layout),
