@@ -369,9 +369,20 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         kp.state_topk = g.topk;
         kp.state_window = g.window;
         kp.state_cap = g.cap;
-        snprintf(config, sizeof config, "phase=state rows=%d hcap=%s threads=%d", rows, hcap, threads);
+        /* A rebuild asked for on a long prefix: the split selection's hist and compact first, and
+         * the state kernel builds the state from their lists (nchunk > 0 tells it so); on a
+         * short one from the prefix itself (nchunk = -1); else it continues the state (0). */
+        const int lists = state->rebuild && L->select_chunk;
+        if (lists) {
+            sparsek_status st = launch_select_lists(rt, p, L, &kp, stream, err);
+            if (st) return st;
+        } else {
+            kp.nchunk = state->rebuild ? -1 : 0;
+        }
+        snprintf(config, sizeof config, "phase=state rows=%d hcap=%s threads=%d chunk=%d", rows, hcap, threads,
+                 L->select_chunk ? L->select_chunk : 4096);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
-        return launch_select_kernel(rt, config, vars, 3, &kp, stream, 0, err);
+        return launch_select_kernel(rt, config, vars, 3, &kp, stream, lists, err);
     }
     if (L->select_chunk) {
         sparsek_status st = launch_select_lists(rt, p, L, &kp, stream, err);

@@ -414,17 +414,22 @@ SPARSEK_API sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt,
  * The selection is that of sparsek_sparse_attention_forward for the same params: the same keys
  * and theta, tau up to rounding (its sums run over another list in another order).
  *
- * The state is device memory owned by the caller, one per sequence (batch of sequences). Zero it
- * (sparsek_sparse_decode_state_reset, or any memset to 0) before the first call of a sequence,
- * and again whenever the scores of keys it has seen change (a new sequence in the same memory).
- * A call whose state does not match (zeroed, another topk, window or max_seqlen_k, or a
- * seqlen_k shorter than the state's) rebuilds it from the whole score row: exact, at the cost of
- * a full selection with one CTA per batch and KV head. */
+ * The state is device memory owned by the caller, one per sequence (batch of sequences). Set
+ * rebuild = 1 on the first call of a sequence, and whenever the scores of keys it has seen change
+ * (a new sequence in the same memory); or zero it (sparsek_sparse_decode_state_reset, or any
+ * memset to 0) before such a call. A call whose state does not match (zeroed, another topk,
+ * window or max_seqlen_k, or a seqlen_k shorter than the state's) rebuilds it from the whole
+ * score row: exact, at the cost of a full selection with one CTA per batch and KV head. */
 typedef struct sparsek_sparse_decode_state {
     void *data;       /* device memory, 16-byte aligned, of sparsek_sparse_decode_state_size bytes */
     size_t bytes;     /* its size */
     int max_seqlen_k; /* the longest seqlen_k any call of the sequence will have: with topk, it
                          fixes the layout (the same value on every call) */
+    int rebuild;      /* 1 on a sequence's first call: build the state from the whole score row
+                         with the many-CTA selection (sparsek_sparse_attention_forward's for long
+                         rows); 0 after it. A 0 on a state that does not match still rebuilds,
+                         with one CTA per batch and KV head. Either way the state need not be
+                         reset first. */
 } sparsek_sparse_decode_state;
 
 /* Bytes of a decode state for p's batch, heads_kv and topk and sequences of at most max_seqlen_k

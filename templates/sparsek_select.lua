@@ -51,7 +51,8 @@
 -- the gathered set, the rows' theta and tau follow as in finish, and the state is written back
 -- for n0 (the tau list is cut again only when theta0 moved). A state that does not match (zeroed,
 -- another k, w or capacity, a longer prefix than this call's) is rebuilt from the whole prefix,
--- as phase=full selects.
+-- as phase=full selects; a rebuild the caller asks for on a long prefix runs on the lists of the
+-- split selection's hist and compact instead (launched before it; `chunk` is theirs), as finish.
 
 local ptx = require("sparsek.ptx")
 local template = require("sparsek.template")
@@ -67,7 +68,7 @@ local family = {
     { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish", "state" },
       doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes; state: decode from a decode state" },
     { name = "chunk",   default = "4096",  values = { "1024", "2048", "4096", "8192" },
-      doc = "split phases: prefix keys per CTA of hist and compact" },
+      doc = "split phases (and state, for a rebuild on their lists): prefix keys per CTA of hist and compact" },
   },
 }
 
@@ -77,7 +78,7 @@ local MAX_CHUNKS = 256  -- chunks per tile prefix in the split phases (runtime/s
 
 -- Keys a phase does not use take their defaults, so one kernel has one canonical config.
 function family.resolve(cfg, arch)
-  if cfg.phase == "full" or cfg.phase == "state" then cfg.chunk = "4096" end
+  if cfg.phase == "full" then cfg.chunk = "4096" end
   if cfg.phase == "hist" or cfg.phase == "compact" then cfg.hcap = "16384" end
   return cfg
 end
@@ -101,7 +102,9 @@ end
 -- The kernel name states the phase and the keys it uses.
 local function kernel_name(phase, s)
   if phase == "full" then return ("sparsek_select_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
-  if phase == "state" then return ("sparsek_select_state_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
+  if phase == "state" then
+    return ("sparsek_select_state_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
+  end
   if phase == "finish" then
     return ("sparsek_select_finish_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
   end

@@ -740,12 +740,12 @@ static void test_decode_state_checks(void **state) {
     assert_int_equal(sparsek_sparse_decode_state_size(rt, &p, 1000, &bytes), SPARSEK_OK);
     char scratch_buf[64];
     void *scratch = (void *)(((uintptr_t)scratch_buf + 15) & ~(uintptr_t)15); /* aligned; never used */
-    const sparsek_sparse_decode_state ok = {(void *)0x70000, bytes, 1000};
+    const sparsek_sparse_decode_state ok = {(void *)0x70000, bytes, 1000, 0};
     const struct { sparsek_sparse_decode_state s; int sq; sparsek_status st; const char *msg; } cases[] = {
-        {{NULL, bytes, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "state->data is NULL"},
-        {{(void *)0x70008, bytes, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "state->data must be 16-byte aligned"},
-        {{(void *)0x70000, bytes - 1, 1000}, 1, SPARSEK_INVALID_ARGUMENT, "max_seqlen_k = 1000 needs"},
-        {{(void *)0x70000, bytes, 299}, 1, SPARSEK_INVALID_ARGUMENT, "seqlen_k (300) exceeds state->max_seqlen_k (299)"},
+        {{NULL, bytes, 1000, 0}, 1, SPARSEK_INVALID_ARGUMENT, "state->data is NULL"},
+        {{(void *)0x70008, bytes, 1000, 0}, 1, SPARSEK_INVALID_ARGUMENT, "state->data must be 16-byte aligned"},
+        {{(void *)0x70000, bytes - 1, 1000, 1}, 1, SPARSEK_INVALID_ARGUMENT, "max_seqlen_k = 1000 needs"},
+        {{(void *)0x70000, bytes, 299, 0}, 1, SPARSEK_INVALID_ARGUMENT, "seqlen_k (300) exceeds state->max_seqlen_k (299)"},
         {ok, 17, SPARSEK_NOT_SUPPORTED, "seqlen_q (17) must be at most 16"},
         {ok, 16, SPARSEK_NO_DEVICE, ""},
         {ok, 1, SPARSEK_NO_DEVICE, ""},
@@ -774,7 +774,7 @@ static void test_decode_state_checks(void **state) {
     /* reset: NULLs and alignment; a valid one needs the device */
     assert_int_equal(sparsek_sparse_decode_state_reset(rt, NULL, NULL), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "state is NULL"));
-    const sparsek_sparse_decode_state nul = {NULL, bytes, 1000}, odd = {(void *)0x70004, bytes, 1000};
+    const sparsek_sparse_decode_state nul = {NULL, bytes, 1000, 0}, odd = {(void *)0x70004, bytes, 1000, 0};
     assert_int_equal(sparsek_sparse_decode_state_reset(rt, &nul, NULL), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "state->data is NULL"));
     assert_int_equal(sparsek_sparse_decode_state_reset(rt, &odd, NULL), SPARSEK_INVALID_ARGUMENT);
@@ -976,7 +976,7 @@ static void test_generate_select_phases(void **state) {
          "templates/sparsek_select_split.cut", 256, 0},
         {"phase=finish hcap=40960 threads=512", "sparsek_select_finish_r128_t512_h40960_c4096", "cdiv(sq,128) hkv b",
          "templates/sparsek_select.cut", 512, 163840},
-        {"phase=state hcap=40960 threads=512 chunk=1024", "sparsek_select_state_r128_t512_h40960", "cdiv(sq,128) hkv b",
+        {"phase=state hcap=40960 threads=512 chunk=1024", "sparsek_select_state_r128_t512_h40960_c1024", "cdiv(sq,128) hkv b",
          "templates/sparsek_select.cut", 512, 163840},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1014,9 +1014,10 @@ static void test_generate_select_phases(void **state) {
     /* The decode state's phase: its source, the header it checks, the loads of what it writes. */
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=state", "sm_80", &s), SPARSEK_OK);
     assert_non_null(strstr(s->source, "struct DecodeState"));
-    assert_non_null(strstr(s->source, "const StateTop top{stage ? staged : nullptr, skey, ns, u, nold};"));
+    assert_non_null(strstr(s->source, "const StateTop top{stage ? staged : nullptr, skey, ns, u, nold, gtop};"));
     assert_non_null(strstr(s->source, "return __ldcg(p);"));
-    assert_null(strstr(s->source, "TopKeys"));
+    assert_non_null(strstr(s->source, "struct TopKeys"));   /* a rebuild on compact's lists */
+    assert_null(strstr(s->source, "struct TopSource"));
     assert_non_null(strstr(s->config, "chunk=4096"));
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "", "sm_80", &s), SPARSEK_OK);
@@ -1080,6 +1081,7 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_select", "phase=finish hcap=40960 threads=512 chunk=8192", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=finish rows=256 hcap=32768 threads=512 chunk=1024", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=state hcap=40960 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=state hcap=40960 threads=512 chunk=8192", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");

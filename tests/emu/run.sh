@@ -24,8 +24,10 @@ configs=(
   "sparsek_select|phase=compact rows=128 threads=256 chunk=1024"
   "sparsek_select|phase=finish rows=128 hcap=40960 threads=512 chunk=1024"
   "sparsek_select|phase=finish rows=128 hcap=16384 threads=256 chunk=1024"
-  "sparsek_select|phase=state rows=128 hcap=40960 threads=512"
-  "sparsek_select|phase=state rows=128 hcap=16384 threads=256"
+  "sparsek_select|phase=state rows=128 hcap=40960 threads=512 chunk=4096"
+  "sparsek_select|phase=state rows=128 hcap=16384 threads=256 chunk=4096"
+  "sparsek_select|phase=state rows=128 hcap=40960 threads=512 chunk=1024"
+  "sparsek_select|phase=state rows=128 hcap=16384 threads=256 chunk=1024"
 )
 for d in ${EMU_DIMS:-64}; do
   n=32   # the decode kernel's keys per block (SK_DECODE_N in runtime/sk_sparsek.c)

@@ -36,8 +36,10 @@ typedef struct tcase {
     int layout; /* 0 [B,S,H,D], 1 [B,H,S,D] */
     /* A decode-state sequence (nseq > 0): sparsek_sparse_attention_decode calls with seqlen_k
      * seq[0], seq[1], ... (sk is the largest, what the tensors hold) on one state, zeroed by
-     * sparsek_sparse_decode_state_reset first, or filled with 0xff garbage when state_garbage. */
+     * sparsek_sparse_decode_state_reset first (unless the first call asks for a rebuild), or
+     * filled with 0xff garbage when state_garbage. */
     int nseq, seq[12], state_garbage;
+    int rebuild_first; /* the first call asks for a rebuild (sparsek_sparse_decode_state.rebuild) */
 } tcase;
 
 static const char *WNAME[] = {"gate", "hard", "kv"};
@@ -201,13 +203,14 @@ static int run_case(sparsek_runtime *rt, const tcase *c, int verbose) {
         state.data = (void *)dstate;
         if (c->state_garbage) {
             CHECK_CU(cu.cuMemsetD8(dstate, 0xff, state.bytes));
-        } else if (sparsek_sparse_decode_state_reset(rt, &state, NULL) != SPARSEK_OK) {
+        } else if (!c->rebuild_first && sparsek_sparse_decode_state_reset(rt, &state, NULL) != SPARSEK_OK) {
             fprintf(stderr, "decode_state_reset: %s\n", sparsek_last_error(rt));
             fail = 1;
         }
     }
     for (int call = 0; call < (c->nseq ? c->nseq : 1); call++) {
         tcase cc = *c;
+        state.rebuild = call == 0 && c->rebuild_first;
         if (c->nseq) cc.sk = c->seq[call];
         sp.base.seqlen_k = cc.sk;   /* the strides stay those of the longest */
         fail |= call_and_check(rt, &cc, sp, c->nseq ? &state : NULL, hq, hk, hv, hu, call, verbose);
@@ -312,7 +315,9 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
     if (!(rel <= worst_rel[c->dtype])) worst_rel[c->dtype] = rel;
     if (!(rel <= tol) || poisoned || errs.lse_bad || sbad || tbad) fail = 1;
     char how[48] = "";
-    if (state) snprintf(how, sizeof how, " state call %d/%d%s", call + 1, c->nseq, c->state_garbage ? " (garbage)" : "");
+    if (state)
+        snprintf(how, sizeof how, " state call %d/%d%s%s", call + 1, c->nseq, c->state_garbage ? " (garbage)" : "",
+                 state->rebuild ? " rebuild" : "");
     else if (L.select_chunk) snprintf(how, sizeof how, " split-select");
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
@@ -385,6 +390,7 @@ static void random_state_case(tcase *c, int i, int max_s) {
     c->scores = c->scores < 5 ? 0 : c->scores - 4;
     c->nseq = 3 + (int)(rng() % 8);
     c->state_garbage = (int)(rng() % 2);
+    c->rebuild_first = (int)(rng() % 2);
     static const int ADV[] = {0, 1, 7, 300};
     int sk = c->sk;
     for (int j = c->nseq - 1; j >= 0; j--) {
@@ -519,27 +525,29 @@ int main(int argc, char **argv) {
     /* Decode-state sequences (--state): b sq sk hq hkv d k w weight dtype scores layout, then the
      * calls' seqlen_k and whether the state starts as garbage. The first call rebuilds the state
      * from the whole row; the later ones read it. */
-    const struct { fixed_case f; int nseq, seq[12], garbage; } fixed_state[] = {
+    const struct { fixed_case f; int nseq, seq[12], garbage, rebuild; } fixed_state[] = {
         /* the benchmark's kind: k=2048, w=512; first a prefix longer than the tau buffer (the
          * rebuild's bucketed tau), then one key a call, a repeat, a jump */
         {{2, 1, 70000, 8, 2, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0}, 6,
-         {69990, 69991, 69992, 69992, 69993, 70000}, 1},
+         {69990, 69991, 69992, 69992, 69993, 70000}, 1, 0},
+        /* ... the first call asking for a rebuild: on the split selection's lists */
+        {{2, 1, 70000, 8, 2, 128, 2048, 512, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1}, 4, {69000, 69001, 69002, 70000}, 1, 1},
         /* all scores equal: every key a tau candidate (the list outgrows shared memory) and each
          * new key the new k-th (ties go to the larger index) */
-        {{1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0}, 4, {49990, 49991, 49995, 50000}, 0},
+        {{1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0}, 4, {49990, 49991, 49995, 50000}, 0, 1},
         /* ties on a grid, 16 rows a call */
         {{2, 16, 3000, 16, 2, 64, 300, 17, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 1, 0}, 8,
-         {2888, 2904, 2920, 2936, 2952, 2968, 2984, 3000}, 0},
+         {2888, 2904, 2920, 2936, 2952, 2968, 2984, 3000}, 0, 1},
         /* the prefix crosses k: every candidate, then the top k */
-        {{1, 4, 700, 8, 1, 64, 500, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 1}, 6, {100, 300, 510, 520, 524, 700}, 1},
+        {{1, 4, 700, 8, 1, 64, 500, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 0, 1}, 6, {100, 300, 510, 520, 524, 700}, 1, 0},
         /* one key a call (decode_step: theta0 moves in about a third of the calls, tau's window
          * walk), on normal scores and on a tied grid */
         {{2, 1, 3000, 8, 2, 64, 1000, 16, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0}, 12,
-         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 0},
+         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 0, 0},
         {{1, 1, 3000, 4, 1, 64, 700, 16, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 1}, 12,
-         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 1},
+         {2989, 2990, 2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000}, 1, 1},
         /* normal * 3, G=8, a step back (the state is from a longer prefix: rebuilt) */
-        {{1, 1, 5000, 8, 1, 64, 200, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0}, 5, {4000, 4001, 4900, 4002, 5000}, 0},
+        {{1, 1, 5000, 8, 1, 64, 200, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0}, 5, {4000, 4001, 4900, 4002, 5000}, 0, 0},
     };
     for (size_t i = 0; !no_fixed && state_only && i < sizeof fixed_state / sizeof fixed_state[0]; i++) {
         tcase c;
@@ -548,6 +556,7 @@ int main(int argc, char **argv) {
         c.nseq = fixed_state[i].nseq;
         memcpy(c.seq, fixed_state[i].seq, sizeof c.seq);
         c.state_garbage = fixed_state[i].garbage;
+        c.rebuild_first = fixed_state[i].rebuild;
         if (c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
