@@ -425,16 +425,16 @@ typedef struct sparsek_sparse_decode_state {
     size_t bytes;     /* its size */
     int max_seqlen_k; /* the longest seqlen_k any call of the sequence will have: with topk, it
                          fixes the layout (the same value on every call) */
-    int rebuild;      /* 1 on a sequence's first call: build the state from the whole score row
-                         with the many-CTA selection (sparsek_sparse_attention_forward's for long
-                         rows); 0 after it. A 0 on a state that does not match still rebuilds,
-                         with one CTA per batch and KV head. Either way the state need not be
-                         reset first. */
+    int rebuild;      /* 1 on a sequence's first call: build the state from the whole score row,
+                         whatever the memory holds, with the many-CTA selection
+                         (sparsek_sparse_attention_forward's for long rows); 0 after it. A 0 on
+                         a state that does not match still rebuilds, with one CTA per batch and
+                         KV head. */
 } sparsek_sparse_decode_state;
 
 /* Bytes of a decode state for p's batch, heads_kv and topk and sequences of at most max_seqlen_k
  * keys: per batch and KV head 64 + 8 * min(topk, max_seqlen_k) + 4 * max_seqlen_k, rounded up to
- * 256. Only those fields of p are read. */
+ * 256. Only those fields of p and its window (>= 1) are read. */
 SPARSEK_API sparsek_status sparsek_sparse_decode_state_size(sparsek_runtime *rt,
                                                             const sparsek_sparse_attention_params *p,
                                                             int max_seqlen_k, size_t *bytes);

@@ -46,10 +46,13 @@
 -- min(k, n) keys of that call's prefix [0, n) and its scores above theta0 - 1. Scores do not depend
 -- on the query, so theta0 never decreases as the prefix grows: the top k of the new prefix [0, n0)
 -- lies among those keys and the new keys [n, n0), and every score that can take part in a tau is
--- in the list or among the new keys. The call reads those (O(k + list + new keys), not O(n0)):
--- theta0 is the state's when no new key beats it (else a radix select over the short top list),
--- the gathered set, the rows' theta and tau follow as in finish, and the state is written back
--- for n0 (the tau list is cut again only when theta0 moved). A state that does not match (zeroed,
+-- in the list or among the new keys. The call reads those (O(k + list + new keys), not O(n0)).
+-- The usual step (one row, one new key) runs first, apart (decode_step): theta0 by a minimum over
+-- the top list when the key beats it, tau by one pass over the tau list and a walk over the
+-- breakpoints just above the old tau when the key is above it; the key joins the tau list.
+-- Otherwise theta0 is the state's when no new key beats it (else a radix select over the short
+-- top list), the gathered set, the rows' theta and tau follow as in finish, and the state is
+-- written back for n0 (the tau list cut again when theta0 moved). A state that does not match (zeroed,
 -- another k, w or capacity, a longer prefix than this call's) is rebuilt from the whole prefix,
 -- as phase=full selects; a rebuild the caller asks for on a long prefix runs on the lists of the
 -- split selection's hist and compact instead (launched before it; `chunk` is theirs), as finish.
