@@ -227,14 +227,14 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
                           const uint16_t *hv, const float *hu, int call, int verbose) {
     const sparsek_attention_params *p = &sp.base;
     const size_t nq = (size_t)c->b * c->sq * c->hq * c->d, nl = (size_t)c->b * c->hq * c->sq;
-    uint16_t *ho = malloc(nq * 2);
-    float *fo = malloc(nq * 4), *lse = malloc(nl * 4);
     const CUdeviceptr dout = (CUdeviceptr)p->o, dl = (CUdeviceptr)p->lse;
     sparsek_sparse_scratch_layout L;
     if (sparsek_sparse_attention_scratch_layout(rt, &sp, &L) != SPARSEK_OK) {
         fprintf(stderr, "scratch_layout: %s\n", sparsek_last_error(rt));
         return 1;
     }
+    uint16_t *ho = malloc(nq * 2);
+    float *fo = malloc(nq * 4), *lse = malloc(nl * 4);
     if (L.select_chunk && !state) split_cases++;
     if (state) state_calls++;
     CUdeviceptr ds;
