@@ -50,7 +50,9 @@
 -- The usual step (one row, one new key) runs first, apart (decode_step): theta0 by a minimum over
 -- the top list when the key beats it, tau by one pass over the tau list and a walk over the
 -- breakpoints just above the old tau when the key is above it; the key joins the tau list.
--- Otherwise theta0 is the state's when no new key beats it (else a radix select over the short
+-- Up to 64 new keys or Sq > 1 rows go the same way one key at a time (decode_rows), each row's
+-- theta and tau read off on the way. Otherwise (the general path) theta0 is the state's when no
+-- new key beats it (else a radix select over the short
 -- top list), the gathered set, the rows' theta and tau follow as in finish, and the state is
 -- written back for n0 (the tau list cut again when theta0 moved). A state that does not match (zeroed,
 -- another k, w or capacity, a longer prefix than this call's) is rebuilt from the whole prefix,
