@@ -379,8 +379,9 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         } else {
             kp.nchunk = state->rebuild ? -1 : 0;
         }
+        /* chunk: the lists' (a kernel that reads none takes the family's default, SK_SPLIT_SEL_CHUNK) */
         snprintf(config, sizeof config, "phase=state rows=%d hcap=%s threads=%d chunk=%d", rows, hcap, threads,
-                 L->select_chunk ? L->select_chunk : 4096);
+                 L->select_chunk ? L->select_chunk : SK_SPLIT_SEL_CHUNK);
         const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
         return launch_select_kernel(rt, config, vars, 3, &kp, stream, lists, err);
     }
@@ -420,18 +421,21 @@ static sparsek_status check_state(const sparsek_sparse_attention_params *sp, con
     return SPARSEK_OK;
 }
 
+/* How a call selects: from the scores alone, or through a decode state. */
+enum { SK_SELECT_SCORES, SK_SELECT_STATE };
+
 /* Common entry: checks, plan, device, selection; then the attention kernels unless select_only.
- * With a decode state the selection reads and writes it. */
-static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
+ * With SK_SELECT_STATE the selection reads and writes `state`. */
+static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, int how,
                           const sparsek_sparse_decode_state *state, void *scratch, size_t scratch_bytes,
                           const char *tile_config, void *stream, int select_only, sk_err *err) {
     sk_sparse_plan pl;
     sparsek_status st = check_params(sp, select_only ? SK_CHECK_SELECT : SK_CHECK_ALL, err);
-    if (!st && state) st = check_state(sp, state, err);
+    if (!st && how == SK_SELECT_STATE) st = check_state(sp, state, err);
     if (!st) st = plan(sp, &pl, err);
     if (!st) st = check_scratch(&pl, scratch, scratch_bytes, err);
     if (!st) st = sk_rt_device(rt, err); /* once per launch: also makes the context current */
-    if (!st) st = launch_select(rt, sp, &pl, scratch, state, (CUstream)stream, err);
+    if (!st) st = launch_select(rt, sp, &pl, scratch, how == SK_SELECT_STATE ? state : NULL, (CUstream)stream, err);
     if (st || select_only) return st;
 
     const sparsek_attention_params *p = &sp->base;
@@ -483,13 +487,13 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
 }
 
 /* A public entry point: its own name on every message, then run(). */
-static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
+static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek_sparse_attention_params *p, int how,
                             const sparsek_sparse_decode_state *state, void *scratch, size_t scratch_bytes,
                             const char *tile_config, void *stream, int select_only) {
     if (!rt) return SPARSEK_INVALID_ARGUMENT;
     if (!p) return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "%s: params is NULL", name);
     sk_err e;
-    sparsek_status st = run(rt, p, state, scratch, scratch_bytes, tile_config, stream, select_only, &e);
+    sparsek_status st = run(rt, p, how, state, scratch, scratch_bytes, tile_config, stream, select_only, &e);
     if (st) {
         sk_err_prefix(&e, "%s", name);
         return sk_rt_fail(rt, &e);
@@ -499,26 +503,28 @@ static sparsek_status entry(const char *name, sparsek_runtime *rt, const sparsek
 
 sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                 void *scratch, size_t scratch_bytes, void *stream) {
-    return entry("sparsek_sparse_attention_forward", rt, p, NULL, scratch, scratch_bytes, NULL, stream, 0);
+    return entry("sparsek_sparse_attention_forward", rt, p, SK_SELECT_SCORES, NULL, scratch, scratch_bytes, NULL, stream,
+                 0);
 }
 
 sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                      void *scratch, size_t scratch_bytes, const char *tile_config,
                                                      void *stream) {
-    return entry("sparsek_sparse_attention_forward_with", rt, p, NULL, scratch, scratch_bytes, tile_config, stream, 0);
+    return entry("sparsek_sparse_attention_forward_with", rt, p, SK_SELECT_SCORES, NULL, scratch, scratch_bytes,
+                 tile_config, stream, 0);
 }
 
 sparsek_status sparsek_sparse_attention_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                void *scratch, size_t scratch_bytes, void *stream) {
-    return entry("sparsek_sparse_attention_select", rt, p, NULL, scratch, scratch_bytes, NULL, stream, 1);
+    return entry("sparsek_sparse_attention_select", rt, p, SK_SELECT_SCORES, NULL, scratch, scratch_bytes, NULL, stream,
+                 1);
 }
 
 sparsek_status sparsek_sparse_attention_decode(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,
                                                const sparsek_sparse_decode_state *state, void *scratch,
                                                size_t scratch_bytes, void *stream) {
-    if (rt && p && !state)
-        return sk_rt_failf(rt, SPARSEK_INVALID_ARGUMENT, "sparsek_sparse_attention_decode: state is NULL");
-    return entry("sparsek_sparse_attention_decode", rt, p, state, scratch, scratch_bytes, NULL, stream, 0);
+    return entry("sparsek_sparse_attention_decode", rt, p, SK_SELECT_STATE, state, scratch, scratch_bytes, NULL, stream,
+                 0);
 }
 
 sparsek_status sparsek_sparse_decode_state_size(sparsek_runtime *rt, const sparsek_sparse_attention_params *p,

@@ -144,14 +144,19 @@ def bench(fn):
     return s.elapsed_time(e) / n * 1e3
 
 
+def first_call(sk, st, sp, scratch):
+    """A sequence's first call on a decode state (rebuild = 1)."""
+    st.rebuild = 1
+    sk.decode_step(sp, st, scratch)
+    st.rebuild = 0
+
+
 def state_loop(sk, st, sp_at, scratch, o):
-    """A generation loop on a decode state: the first call (rebuild = 1) at sp_at[0], then the
-    calls sp_at[1:] timed together. Three rounds; the median's GPU and host time a call (us)."""
+    """A generation loop on a decode state: the first call at sp_at[0], then the calls sp_at[1:]
+    timed together. Three rounds; the median's GPU and host time a call (us)."""
     rounds = []
     for _ in range(3):
-        st.rebuild = 1
-        sk.decode_step(sp_at[0], st, scratch)
-        st.rebuild = 0
+        first_call(sk, st, sp_at[0], scratch)
         o.fill_(float("nan"))
         ev0, ev1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         ev0.record()
@@ -354,16 +359,11 @@ def decode(sk, KV, dt, rows_out, decode_tiles=None):
         spn.base.seqlen_k = n   # strides stay those of the full tensors
         sp_at.append(spn)
 
-    def rebuild():
-        st.rebuild = 1
-        sk.decode_step(sp_at[0], st, scratch)
-        st.rebuild = 0
-
     def rebuild_zeroed():
         sk.state_reset(st)
         sk.decode_step(sp_at[0], st, scratch)
 
-    t_rebuild = bench(rebuild)
+    t_rebuild = bench(lambda: first_call(sk, st, sp_at[0], scratch))
     t_rebuild_zeroed = bench(rebuild_zeroed)
     t_state, t_host = state_loop(sk, st, sp_at, scratch, o)
     got = torch.stack([o[b, 0, h].double() for b in (0, 7) for h in (0, 13, 31)])

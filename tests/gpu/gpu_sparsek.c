@@ -341,18 +341,37 @@ typedef struct fixed_case {
 } fixed_case;
 _Static_assert(offsetof(fixed_case, layout) == offsetof(tcase, layout), "fixed_case is tcase's first fields");
 
+/* A fixed case as a tcase (one forward call). */
+static tcase from_fixed(const fixed_case *f) {
+    tcase c;
+    memset(&c, 0, sizeof c);
+    memcpy(&c, f, sizeof *f);
+    return c;
+}
+
+/* The random cases' layout, batch and heads: Hkv 1 or 2, groups of 1, 4 or 8. */
+static void random_heads(tcase *c) {
+    static const int G[] = {1, 4, 8};
+    c->layout = (int)(rng() % 2);
+    c->hkv = 1 + (int)(rng() % 2);
+    c->hq = c->hkv * pick(G, 3);
+    c->b = 1 + (int)(rng() % 2);
+}
+
+/* Mostly normal scores; now and then ties, all equal or wide (tcase.scores 1, 2, 3). */
+static int random_scores(void) {
+    const int s = (int)(rng() % 8);
+    return s < 5 ? 0 : s - 4;
+}
+
 /* A random case with Sq, Sk <= max_s (k and w drawn against the Sk actually used). */
 static void random_case(tcase *c, int i, int max_s) {
-    static const int G[] = {1, 4, 8};
     static const int D[] = {64, 96, 128, 256};
     static const int SQ[] = {1, 4, 16, 100, 0};
     c->d = D[i % 4];
     c->dtype = (i / 4) % 2 ? SPARSEK_BF16 : SPARSEK_FP16;
     c->weight = (sparsek_weight_mode)((i / 8) % 3);
-    c->layout = (int)(rng() % 2);
-    c->hkv = 1 + (int)(rng() % 2);
-    c->hq = c->hkv * pick(G, 3);
-    c->b = 1 + (int)(rng() % 2);
+    random_heads(c);
     const int smax = max_s < 3000 ? max_s : 3000;
     c->sk = (rng() % 4 == 0) ? 1 + (int)(rng() % (uint64_t)(smax < 64 ? smax : 64)) : 1 + (int)(rng() % (uint64_t)smax);
     const int sq = pick(SQ, 5);
@@ -361,33 +380,27 @@ static void random_case(tcase *c, int i, int max_s) {
     if (c->sq > max_s) c->sq = max_s;
     c->topk = (rng() % 4 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
     c->window = (rng() % 5 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
-    c->scores = (int)(rng() % 8);
-    c->scores = c->scores < 5 ? 0 : c->scores - 4; /* mostly normal; ties, all equal, wide */
+    c->scores = random_scores();
 }
 
 /* A random decode-state sequence ending at Sk <= max_s: 3 to 10 calls, each adding Sq keys
  * (a generation step) or 0, 1, 7 or 300 keys; now and then one goes back (a shorter prefix than
  * the state's: the state is rebuilt). */
 static void random_state_case(tcase *c, int i, int max_s) {
-    static const int G[] = {1, 4, 8};
     static const int D[] = {64, 128};
     static const int SQ[] = {1, 1, 4, 16};
     memset(c, 0, sizeof *c);
     c->d = D[i % 2];
     c->dtype = (i / 2) % 2 ? SPARSEK_BF16 : SPARSEK_FP16;
     c->weight = (sparsek_weight_mode)((i / 4) % 3);
-    c->layout = (int)(rng() % 2);
-    c->hkv = 1 + (int)(rng() % 2);
-    c->hq = c->hkv * pick(G, 3);
-    c->b = 1 + (int)(rng() % 2);
+    random_heads(c);
     c->sq = pick(SQ, 4);
     const int smax = max_s < 6000 ? max_s : 6000;
     c->sk = c->sq + 1 + (int)(rng() % (uint64_t)smax);
     if (c->sk > max_s) c->sk = max_s;
     c->topk = (rng() % 6 == 0) ? c->sk + (int)(rng() % 100) : 1 + (int)(rng() % (1 + c->sk / 3));
     c->window = (rng() % 6 == 0) ? c->sk + (int)(rng() % 50) : 1 + (int)(rng() % (1 + c->sk / 4));
-    c->scores = (int)(rng() % 8);
-    c->scores = c->scores < 5 ? 0 : c->scores - 4;
+    c->scores = random_scores();
     c->nseq = 3 + (int)(rng() % 8);
     c->state_garbage = (int)(rng() % 2);
     c->rebuild_first = (int)(rng() % 2);
@@ -515,9 +528,7 @@ int main(int argc, char **argv) {
         {1, 2, 50000, 4, 1, 64, 3000, 10, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 0},
     };
     for (size_t i = 0; !no_fixed && !state_only && i < sizeof fixed / sizeof fixed[0]; i++) {
-        tcase c;
-        memset(&c, 0, sizeof c);
-        memcpy(&c, &fixed[i], sizeof fixed[i]);
+        tcase c = from_fixed(&fixed[i]);
         if (c.sq > max_s || c.sk > max_s || c.sq > max_sq || (only_d && c.d != only_d)) continue;
         fails += run_case(rt, &c, 1);
         n++;
@@ -550,9 +561,7 @@ int main(int argc, char **argv) {
         {{1, 1, 5000, 8, 1, 64, 200, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0}, 5, {4000, 4001, 4900, 4002, 5000}, 0, 0},
     };
     for (size_t i = 0; !no_fixed && state_only && i < sizeof fixed_state / sizeof fixed_state[0]; i++) {
-        tcase c;
-        memset(&c, 0, sizeof c);
-        memcpy(&c, &fixed_state[i].f, sizeof fixed_state[i].f);
+        tcase c = from_fixed(&fixed_state[i].f);
         c.nseq = fixed_state[i].nseq;
         memcpy(c.seq, fixed_state[i].seq, sizeof c.seq);
         c.state_garbage = fixed_state[i].garbage;
