@@ -79,10 +79,13 @@ function attn.render(cfg, arch, split, name)
 end
 
 -- The Hopper prefill kernel (templates/sparsek_attn_sm90.cut, sm_90a, d = 64 or 128): wgmma
--- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64).
+-- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64);
+-- per stage 16 bytes of KeyRows a key, the tile's row keys (8 bytes a row); sched=pingpong adds
+-- a producer warpgroup and the pipeline's mbarriers (8 bytes each).
 function attn.sm90_smem(cfg)
   local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
-  return (m + 2 * stages * n) * d * 2 + stages * n * 8 + 1024
+  local bars = cfg.sched == "pingpong" and 8 * (2 * stages + 1) or 0
+  return (m + 2 * stages * n) * d * 2 + stages * n * 16 + m * 8 + bars + 1024
 end
 
 function attn.validate_sm90(cfg, arch)
@@ -93,13 +96,14 @@ function attn.render_sm90(cfg, arch, name)
   local env = env_common(cfg)
   local m = tonumber(cfg.m)
   env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
-  env.weight = cfg.weight
+  env.weight, env.pingpong = cfg.weight, cfg.sched == "pingpong"
   env.kernel_name = name
   params(env)
   env.softmax = template.render("templates/fmha_softmax.cut", env)
   local path = "templates/sparsek_attn_sm90.cut"
+  local warpgroups = m // 64 + (env.pingpong and 1 or 0)
   return { template = path, source = template.render(path, env), kernel_name = name,
-           block = { (m // 64) * 128, 1, 1 }, cluster = { 1, 1, 1 }, smem = attn.sm90_smem(cfg) }
+           block = { warpgroups * 128, 1, 1 }, cluster = { 1, 1, 1 }, smem = attn.sm90_smem(cfg) }
 end
 
 -- The LSE combine kernel of the decode family.

@@ -25,7 +25,9 @@ for _, k in ipairs({
   { name = "m",      default = "auto", values = { "auto", "64", "128" }, doc = "query rows per CTA (divides the selection tile)" },
   { name = "n",      default = "auto", values = { "auto", "32", "64", "128" }, doc = "keys per pipeline step" },
   { name = "warps",  default = "auto", values = { "auto", "4", "8" }, doc = "warps per CTA (wgmma: m/16)" },
-  { name = "stages", default = "auto", values = { "auto", "2", "3", "4" }, doc = "K/V shared-memory pipeline stages (wgmma: >= 3)" },
+  { name = "stages", default = "auto", values = { "auto", "2", "3", "4", "5" }, doc = "K/V shared-memory pipeline stages (wgmma: >= 3)" },
+  { name = "sched",  default = "auto", values = { "auto", "sync", "pingpong" },
+    doc = "wgmma schedule: sync = every warpgroup loads, one barrier per key block; pingpong = a producer warpgroup loads, two consumers take turns" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -38,6 +40,7 @@ local WGMMA_SPACE = {
   { name = "m",      values = { "64", "128" } },
   { name = "n",      values = { "64", "128" } },
   { name = "stages", values = { "3", "4" } },
+  { name = "sched",  values = { "sync", "pingpong" } },
 }
 
 local path_for = require("sparsek.hopper").path_for
@@ -56,12 +59,13 @@ function family.resolve(cfg, arch)
   local d, smem = tonumber(cfg.d), ptx.SMEM_LIMIT[arch] or 0
   local t
   if cfg.path == "wgmma" then
-    t = { m = "128", n = "64", stages = "4" }
+    t = { m = "128", n = "64", stages = "4", sched = "sync" }
     t.warps = tostring(tonumber(cfg.m ~= "auto" and cfg.m or t.m) // 16)
   elseif d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
   elseif d == 256 then t = { m = "64", n = "32", warps = "4", stages = "2" }
   else t = { m = "128", n = "128", warps = "8", stages = smem >= 232448 and "3" or "2" } end
   if smem <= 101376 and d >= 96 then t.n = "32" end
+  t.sched = t.sched or "sync"   -- the mma path has one schedule
   for k, v in pairs(t) do
     if cfg[k] == "auto" then cfg[k] = v end
   end
@@ -69,13 +73,15 @@ end
 
 function family.validate(cfg, arch)
   if cfg.path == "wgmma" then return attn.validate_sm90(cfg, arch) end
+  if cfg.sched ~= "sync" then return "sched=pingpong needs path=wgmma" end
   if tonumber(cfg.stages) > 3 then return "path=mma takes stages 2 or 3" end
   return attn.validate(cfg, arch)
 end
 
 function family.generate(cfg, arch, ctx)
-  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
-                                                                  cfg.stages, cfg.weight, cfg.dtype)
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                    cfg.stages, cfg.weight, cfg.dtype,
+                                                                    cfg.sched == "pingpong" and "_pp" or "")
   local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
   r.grid = ("hq cdiv(sq,%s) b"):format(cfg.m)
   return r

@@ -939,6 +939,30 @@ static void test_generate_defaults(void **state) {
     assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
     assert_int_equal(s->block[0], 256);
     sparsek_kernel_source_free(s);
+    /* sched=pingpong: a producer warpgroup beside the consumers, an mbarrier ring, named-barrier
+     * turns (two consumers only), setmaxnreg; its own kernel name. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong", "sm_90a", &s), SPARSEK_OK);
+    assert_string_equal(s->kernel_name, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp");
+    assert_int_equal(s->block[0], 384);
+    assert_non_null(strstr(s->source, "mbarrier.try_wait.parity"));
+    assert_non_null(strstr(s->source, "named_barrier_sync(PP_BAR + cwg, 256)"));
+    assert_non_null(strstr(s->source, "setmaxnreg.inc.sync.aligned.u32 208"));
+    sparsek_kernel_source *sync = NULL;
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=sync", "sm_90a", &sync), SPARSEK_OK);
+    assert_int_equal(sync->block[0], 256);
+    assert_null(strstr(sync->source, "mbarrier"));
+    assert_true(s->dynamic_smem == sync->dynamic_smem + 8 * (2 * 4 + 1)); /* the ring's mbarriers */
+    sparsek_kernel_source_free(sync);
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong m=64 d=64", "sm_90a", &s), SPARSEK_OK);
+    assert_int_equal(s->block[0], 256);
+    assert_null(strstr(s->source, "named_barrier_sync(PP_BAR"));
+    assert_null(strstr(s->source, "setmaxnreg"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong path=mma", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "sched=pingpong needs path=wgmma"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong d=96", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=fast", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     const char *mma_cases[][2] = {{"d=128", "sm_80"}, {"d=96", "sm_90a"}, {"d=128 path=mma", "sm_90a"}};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(sparsek_generate(rt, "sparsek_fwd", mma_cases[i][0], mma_cases[i][1], &s), SPARSEK_OK);
@@ -1085,6 +1109,8 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "sched=pingpong", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "sched=pingpong m=64 d=64 weight=kv dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=96 weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=256 weight=hard", "sm_90a");
     compile_ok(rt, "sparsek_decode", "m=64 weight=kv dtype=fp16", "sm_90a");

@@ -258,6 +258,21 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
 ]]
 end
 
+-- Named barriers (bar.sync / bar.arrive on ids 1-15 with a thread count, a multiple of 32):
+-- warpgroups that take turns sync on their own id and arrive on the other's.
+function ptx.named_barrier()
+  return [[
+// Waits at barrier `id` until `count` threads (these included) have arrived or synced there.
+__device__ __forceinline__ void named_barrier_sync(int id, int count) {
+    asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(count) : "memory");
+}
+// Counts these threads in at barrier `id` without waiting.
+__device__ __forceinline__ void named_barrier_arrive(int id, int count) {
+    asm volatile("bar.arrive %0, %1;\n" :: "r"(id), "r"(count) : "memory");
+}
+]]
+end
+
 -- TMA: a 2-D tile global -> shared through a tensor map (passed to the kernel as a
 -- __grid_constant__ parameter), completing on an mbarrier.
 function ptx.tma_load_2d()
