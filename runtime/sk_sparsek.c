@@ -328,12 +328,31 @@ static sparsek_status launch_select_lists(sparsek_runtime *rt, const sparsek_att
     return launch_select_kernel(rt, config, vars, 4, kp, stream, 1, err);
 }
 
+/* Prefix scores a selection tile's tau solve keeps in its buffer (hcap): those within 1 of the
+ * tile rows' thresholds theta, estimated for N(0,1) scores over a prefix of sk keys, where the
+ * top-k threshold is theta = Phi^-1(1 - k/sk) and the keys kept sk * (Phi(theta + 1) - Phi(theta - 1)):
+ * 29% of the prefix at k/sk = 1/16, 12% at 1/64, 7.8% at 1/128. Only a size hint: scores of any
+ * other distribution are served exactly, by a slower path when they overflow the buffer. */
+static double near_theta_keys(long long sk, long long k) {
+    if (k >= sk) return 0.0;   /* every key selected: no tau solve */
+    const double tail = (double)k / (double)sk;
+    double lo = -10.0, hi = 10.0;   /* bisection for theta: Q(theta) = 0.5 erfc(theta / sqrt 2) = tail */
+    for (int i = 0; i < 60; i++) {
+        const double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(mid * M_SQRT1_2) > tail) lo = mid; else hi = mid;
+    }
+    const double theta = 0.5 * (lo + hi);
+    return (double)sk * 0.5 * (erfc((theta - 1.0) * M_SQRT1_2) - erfc((theta + 1.0) * M_SQRT1_2));
+}
+
 /* The selection launches (the device is ready): one kernel (phase=full), or for few tiles with
  * long prefixes the split selection (hist, compact, then finish: templates/sparsek_select.lua).
  * The score buffer for tau (hcap) must hold the prefix scores within 1 of the tile's thetas
- * (about 30% of the prefix for normal scores at k/S = 1/16, 12.5% at 1/64) or a slow exact path
- * re-reads them from global memory: few tiles (decode, short prefill) get the largest buffer (the
- * SMs have room), long prefixes a larger one at one CTA per SM. */
+ * (near_theta_keys) or a slow exact path re-reads them from global memory: few tiles (decode,
+ * short prefill) get the largest buffer (the SMs have room); many tiles a 16384-score buffer at
+ * two CTAs per SM (minblocks=2: run 77, 3-11% faster prefill at S = 32768 and at S = 131072,
+ * k = 1024) when the estimate fits it with 15% to spare, else a 32768-score one at one CTA per SM
+ * (S = 131072, k = 2048: 24.3 ms against 32.5 ms with the small buffer). */
 static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp,
                                     const sk_sparse_plan *pl, char *scratch, const sparsek_sparse_decode_state *state,
                                     CUstream stream, sk_err *err) {
@@ -342,9 +361,10 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
     const long long tiles = (long long)p->batch * p->heads_kv * L->ntiles;
     const int big_smem = rt->info.max_smem_optin >= 200 * 1024, mid_smem = rt->info.max_smem_optin >= 120 * 1024;
     const int few = tiles < rt->info.sm_count;   /* decode, short prefill: one CTA scans a whole prefix */
+    const int two_ctas = !few && big_smem && 1.15 * near_theta_keys(p->seqlen_k, pl->topk) <= 16384.0;
     const char *hcap = !mid_smem ? "8192"
                      : (few && big_smem) ? "40960"
-                     : (p->seqlen_k > 65536 && big_smem) ? "32768" : "16384";
+                     : two_ctas || !big_smem ? "16384" : "32768";
     const int rows = L->tile_rows;
     sk_sparsek_select_params kp = {
         .u = sp->scores, .u_batch_stride = sp->score_stride[0], .u_head_stride = sp->score_stride[1],
@@ -391,7 +411,8 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         snprintf(config, sizeof config, "phase=finish rows=%d hcap=%s threads=%d chunk=%d", rows, hcap, threads,
                  L->select_chunk);
     } else {
-        snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d", rows, hcap, threads);
+        snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d minblocks=%d", rows, hcap, threads,
+                 two_ctas ? 2 : 1);
     }
     const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
     /* finish follows compact; the one-kernel selection is the call's first kernel */

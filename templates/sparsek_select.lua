@@ -74,6 +74,8 @@ local family = {
       doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes; state: decode from a decode state" },
     { name = "chunk",   default = "4096",  values = { "1024", "2048", "4096", "8192" },
       doc = "split phases (and state, for a rebuild on their lists): prefix keys per CTA of hist and compact" },
+    { name = "minblocks", default = "1", values = { "1", "2" },
+      doc = "phase=full: CTAs per SM the registers are capped for (__launch_bounds__); 2 also needs the shared memory of two" },
   },
 }
 
@@ -83,7 +85,7 @@ local MAX_CHUNKS = 256  -- chunks per tile prefix in the split phases (runtime/s
 
 -- Keys a phase does not use take their defaults, so one kernel has one canonical config.
 function family.resolve(cfg, arch)
-  if cfg.phase == "full" then cfg.chunk = "4096" end
+  if cfg.phase == "full" then cfg.chunk = "4096" else cfg.minblocks = "1" end
   if cfg.phase == "hist" or cfg.phase == "compact" then cfg.hcap = "16384" end
   return cfg
 end
@@ -101,12 +103,14 @@ local function shape(cfg)
   local hcap = tonumber(cfg.hcap)
   local dyn = math.max(hcap * 4, SEL_CAP * 8)
   return { rows = tonumber(cfg.rows), threads = tonumber(cfg.threads), hcap = hcap, smem = dyn,
-           chunk = tonumber(cfg.chunk) }
+           chunk = tonumber(cfg.chunk), minblocks = tonumber(cfg.minblocks) }
 end
 
 -- The kernel name states the phase and the keys it uses.
 local function kernel_name(phase, s)
-  if phase == "full" then return ("sparsek_select_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap) end
+  if phase == "full" then
+    return ("sparsek_select_r%d_t%d_h%d%s"):format(s.rows, s.threads, s.hcap, s.minblocks > 1 and "_b" .. s.minblocks or "")
+  end
   if phase == "state" then
     return ("sparsek_select_state_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
   end
@@ -122,7 +126,7 @@ function family.generate(cfg, arch, ctx)
   local name = kernel_name(phase, s)
   local env = {
     rows = s.rows, threads = s.threads, hcap = s.hcap, bins = BINS, sel_cap = SEL_CAP,
-    chunk = s.chunk, max_chunks = MAX_CHUNKS, phase = phase, kernel_name = name,
+    chunk = s.chunk, max_chunks = MAX_CHUNKS, phase = phase, kernel_name = name, minblocks = s.minblocks,
   }
   env.common = template.render("templates/sparsek_common.cut", env)
   env.params = template.render("templates/sparsek_select_params.cut", env)
