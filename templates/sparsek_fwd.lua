@@ -27,7 +27,7 @@ for _, k in ipairs({
   { name = "warps",  default = "auto", values = { "auto", "4", "8" }, doc = "warps per CTA (wgmma: m/16)" },
   { name = "stages", default = "auto", values = { "auto", "2", "3", "4", "5" }, doc = "K/V shared-memory pipeline stages (wgmma: >= 3)" },
   { name = "sched",  default = "auto", values = { "auto", "sync", "pingpong" },
-    doc = "wgmma schedule: sync = every warpgroup loads, one barrier per key block; pingpong = a producer warpgroup loads, two consumers take turns" },
+    doc = "wgmma schedule: sync = every warpgroup loads, one barrier per key block; pingpong = a producer warpgroup loads, two consumers take turns (auto: pingpong at d=128 with m=128, else sync)" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -50,7 +50,8 @@ function family.space(cfg, arch)
 end
 
 -- Defaults. On the wgmma path: two warpgroups, 64-key blocks and 4 stages (what fits 227 KB at
--- d=128). On the mma path: the dense kernel's H100 winners of session 2 for the same head dim
+-- d=128); at d=128 with two consumer warpgroups the pingpong schedule (run 87: 11-12% faster
+-- than sync on the prefill rows of docs/BENCHMARKS.md; d=64 and m=64 were not timed with it). On the mma path: the dense kernel's H100 winners of session 2 for the same head dim
 -- (the dense defaults moved to 4 warps x 32 rows in session 3; the sparse kernel has not been
 -- swept with them yet), 3 stages at d=96/128 where 227 KB of shared memory hold them, n=32 on
 -- 99 KB parts.
@@ -59,8 +60,10 @@ function family.resolve(cfg, arch)
   local d, smem = tonumber(cfg.d), ptx.SMEM_LIMIT[arch] or 0
   local t
   if cfg.path == "wgmma" then
-    t = { m = "128", n = "64", stages = "4", sched = "sync" }
-    t.warps = tostring(tonumber(cfg.m ~= "auto" and cfg.m or t.m) // 16)
+    t = { m = "128", n = "64", stages = "4" }
+    local m = cfg.m ~= "auto" and cfg.m or t.m
+    t.warps = tostring(tonumber(m) // 16)
+    t.sched = (d == 128 and m == "128") and "pingpong" or "sync"
   elseif d == 64 then t = { m = "128", n = "64", warps = "4", stages = "2" }
   elseif d == 256 then t = { m = "64", n = "32", warps = "4", stages = "2" }
   else t = { m = "128", n = "128", warps = "8", stages = smem >= 232448 and "3" or "2" } end

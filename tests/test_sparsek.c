@@ -904,7 +904,7 @@ static void test_generate_defaults(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
     const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
-    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16",
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp",
                           "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
     for (int i = 0; i < 3; i++) {
         sparsek_kernel_source *a = NULL, *b = NULL;
@@ -937,7 +937,17 @@ static void test_generate_defaults(void **state) {
     assert_non_null(strstr(s->source, "templates/sparsek_attn_sm90.cut"));
     assert_non_null(strstr(s->source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"));
     assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
-    assert_int_equal(s->block[0], 256);
+    assert_int_equal(s->block[0], 256);   /* sched=auto: sync at d=64 */
+    assert_non_null(strstr(s->config, "sched=sync"));
+    sparsek_kernel_source_free(s);
+    /* sched=auto: pingpong at d=128 with m=128, sync with m=64. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "", "sm_90a", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->config, "sched=pingpong"));
+    assert_int_equal(s->block[0], 384);
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "m=64", "sm_90a", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->config, "sched=sync"));
+    assert_string_equal(s->kernel_name, "sparsek_fwd_wgmma_d128_m64_n64_w4_s4_gate_bf16");
     sparsek_kernel_source_free(s);
     /* sched=pingpong: a producer warpgroup beside the consumers, an mbarrier ring, named-barrier
      * turns (two consumers only), setmaxnreg; its own kernel name. */
@@ -947,6 +957,9 @@ static void test_generate_defaults(void **state) {
     assert_non_null(strstr(s->source, "mbarrier.try_wait.parity"));
     assert_non_null(strstr(s->source, "named_barrier_sync(PP_BAR + cwg, 256)"));
     assert_non_null(strstr(s->source, "setmaxnreg.inc.sync.aligned.u32 208"));
+    /* the producer publishes a block without waiting for its own copies */
+    assert_non_null(strstr(s->source, "cp.async.mbarrier.arrive.noinc.shared::cta.b64"));
+    assert_non_null(strstr(s->source, "mbarrier_init(s_bar + 8 * s, 2 * LOAD_THREADS)"));
     sparsek_kernel_source *sync = NULL;
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=sync", "sm_90a", &sync), SPARSEK_OK);
     assert_int_equal(sync->block[0], 256);
@@ -1140,6 +1153,8 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=pingpong", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "sched=sync", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "sched=sync d=128 weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=pingpong m=64 d=64 weight=kv dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=96 weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=256 weight=hard", "sm_90a");

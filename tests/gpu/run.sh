@@ -134,6 +134,10 @@ if has sparse-test; then
   timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma --cache "$SPARSEK_CACHE_DIR" 2>&1 \
     | tee "$out/gpu_sparsek_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_sparsek (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
+  step "gpu_sparsek --tiles sched=sync: the wgmma kernel's other schedule (the default at d=128 is pingpong)"
+  timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_SYNC_SHAPES:-20}" --seed 12 --tiles sched=sync --cache "$SPARSEK_CACHE_DIR" 2>&1 \
+    | tee "$out/gpu_sparsek_sync.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+  echo "gpu_sparsek (sched=sync) exit $r"; [[ $r == 0 ]] || rc_all=1
   step "gpu_sparsek --state: decode-state sequences, every call vs float64 reference"
   timeout 400 "$bin/gpu_sparsek" --state --shapes "${STATE_SHAPES:-40}" --seed 13 --cache "$SPARSEK_CACHE_DIR" 2>&1 \
     | tee "$out/gpu_sparsek_state.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
@@ -159,6 +163,11 @@ if has sparse-test; then
     [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-state-$tool.log" | head -40
     [[ $r == 0 ]] || rc_all=1
   done
+  # the pingpong schedule's named barriers and mbarriers (the default prefill kernel at d=128)
+  timeout 300 compute-sanitizer --tool synccheck --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed \
+    --seed 7 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-synccheck.log" 2>&1
+  r=$?; echo "synccheck exit $r: $(grep -E 'ERROR SUMMARY' "$out/sanitizer-sparse-synccheck.log" | tail -1)"
+  [[ $r == 0 ]] || rc_all=1
 fi
 if has sparse-bench; then
   # SparseK benchmarks (SPARSE_BENCH_ARGS=--quick to shorten, SPARSE_TILES for more prefill configs).

@@ -234,8 +234,8 @@ function ptx.wgmma_ss(n, dtype, arch, trans_b) return wgmma(n, dtype, arch, tran
 -- As wgmma_ss with A from registers, as the P operand of O += P V.
 function ptx.wgmma_rs(n, dtype, arch, trans_b) return wgmma(n, dtype, arch, trans_b, "rs") end
 
--- mbarrier in shared memory: init, arrive (with an expected transaction byte count for TMA),
--- and a parity wait that spins on try_wait.
+-- mbarrier in shared memory: init, arrive (with an expected transaction byte count for TMA, or
+-- when this thread's cp.async copies land), and a parity wait that spins on try_wait.
 function ptx.mbarrier()
   return [[
 __device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
@@ -246,6 +246,11 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t
 }
 __device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+// One arrival on bar once every cp.async this thread has issued so far has landed (the thread
+// goes on at once); .noinc: the arrival counts against the barrier's initial count.
+__device__ __forceinline__ void cp_async_mbarrier_arrive(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
 }
 // Blocks until the phase with the given parity has completed.
 __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
