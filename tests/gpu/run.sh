@@ -192,7 +192,7 @@ fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
-grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_state.log" 2>/dev/null
+grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_sync.log" "$out/gpu_sparsek_state.log" 2>/dev/null
 grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
 cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
