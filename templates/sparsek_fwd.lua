@@ -50,11 +50,12 @@ function family.space(cfg, arch)
 end
 
 -- Defaults. On the wgmma path: two warpgroups, 64-key blocks and 4 stages (what fits 227 KB at
--- d=128); at d=128 with two consumer warpgroups the pingpong schedule (run 87: 11-12% faster
--- than sync on the prefill rows of docs/BENCHMARKS.md; d=64 and m=64 were not timed with it). On the mma path: the dense kernel's H100 winners of session 2 for the same head dim
--- (the dense defaults moved to 4 warps x 32 rows in session 3; the sparse kernel has not been
--- swept with them yet), 3 stages at d=96/128 where 227 KB of shared memory hold them, n=32 on
--- 99 KB parts.
+-- d=128); at d=128 with two consumer warpgroups the pingpong schedule (run 87: 10-11% faster
+-- than sync on the prefill rows of docs/BENCHMARKS.md; d=64 and m=64 were not timed with it).
+-- On the mma path: the dense kernel's H100 winners of session 2 for the same head dim (the
+-- dense defaults moved to 4 warps x 32 rows in session 3; the sparse kernel has not been swept
+-- with them yet), 3 stages at d=96/128 where 227 KB of shared memory hold them, n=32 on 99 KB
+-- parts.
 function family.resolve(cfg, arch)
   cfg.path = path_for(cfg, arch)
   local d, smem = tonumber(cfg.d), ptx.SMEM_LIMIT[arch] or 0
