@@ -126,48 +126,40 @@ if has sparse-test || has sparse-bench; then
   done
 fi
 if has sparse-test; then
-  # SparseK correctness (SPARSE_SHAPES, SPARSE_MMA_SHAPES) and sanitizers.
+  # SparseK correctness (SPARSE_SHAPES, SPARSE_MMA_SHAPES, SPARSE_SYNC_SHAPES, STATE_SHAPES) and
+  # sanitizers.
+  sparse_check() {  # LOG LABEL TIMEOUT ARGS...: one gpu_sparsek pass, logged to $out/LOG.log
+    local log=$1 label=$2 limit=$3 r; shift 3
+    timeout "$limit" "$bin/gpu_sparsek" "$@" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/$log.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
+    echo "gpu_sparsek$label exit $r"; [[ $r == 0 ]] || rc_all=1
+  }
+  sparse_sanitize() {  # TOOL LOG LABEL ARGS...: gpu_sparsek under compute-sanitizer, logged to $out/LOG.log
+    local tool=$1 log=$2 label=$3 r; shift 3
+    timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/gpu_sparsek" "$@" --cache "$SPARSEK_CACHE_DIR" \
+      > "$out/$log.log" 2>&1
+    r=$?; echo "$tool$label exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$log.log" | tail -1)"
+    [[ $r == 0 ]] || { grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/$log.log" | head -40; rc_all=1; }
+  }
   step "gpu_sparsek: selection + sparse attention vs float64 reference (poisoned outputs and scratch)"
-  timeout 400 "$bin/gpu_sparsek" --shapes "${SPARSE_SHAPES:-60}" --cache "$SPARSEK_CACHE_DIR" 2>&1 | tee "$out/gpu_sparsek.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
-  echo "gpu_sparsek exit $r"; [[ $r == 0 ]] || rc_all=1
+  sparse_check gpu_sparsek "" 400 --shapes "${SPARSE_SHAPES:-60}"
   step "gpu_sparsek --tiles path=mma: the portable prefill kernel on this device too"
-  timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma --cache "$SPARSEK_CACHE_DIR" 2>&1 \
-    | tee "$out/gpu_sparsek_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
-  echo "gpu_sparsek (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
+  sparse_check gpu_sparsek_mma " (path=mma)" 300 --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma
   step "gpu_sparsek --tiles sched=sync: the wgmma kernel's other schedule (the default at d=128 is pingpong)"
-  timeout 300 "$bin/gpu_sparsek" --shapes "${SPARSE_SYNC_SHAPES:-20}" --seed 12 --tiles sched=sync --cache "$SPARSEK_CACHE_DIR" 2>&1 \
-    | tee "$out/gpu_sparsek_sync.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
-  echo "gpu_sparsek (sched=sync) exit $r"; [[ $r == 0 ]] || rc_all=1
+  sparse_check gpu_sparsek_sync " (sched=sync)" 300 --shapes "${SPARSE_SYNC_SHAPES:-20}" --seed 12 --tiles sched=sync
   step "gpu_sparsek --state: decode-state sequences, every call vs float64 reference"
-  timeout 400 "$bin/gpu_sparsek" --state --shapes "${STATE_SHAPES:-40}" --seed 13 --cache "$SPARSEK_CACHE_DIR" 2>&1 \
-    | tee "$out/gpu_sparsek_state.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
-  echo "gpu_sparsek (decode state) exit $r"; [[ $r == 0 ]] || rc_all=1
+  sparse_check gpu_sparsek_state " (decode state)" 400 --state --shapes "${STATE_SHAPES:-40}" --seed 13
   step "compute-sanitizer memcheck / racecheck (sparse subset)"
   for tool in memcheck racecheck; do
-    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed --seed 7 \
-      --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-$tool.log" 2>&1
-    r=$?; echo "$tool exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-sparse-$tool.log" | tail -1)"
-    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-sparse-$tool.log" | head -40
-    [[ $r == 0 ]] || rc_all=1
+    sparse_sanitize $tool sanitizer-sparse-$tool "" --shapes 6 --max-s 300 --no-fixed --seed 7
     # the split selection (hist, compact, finish), reached from 1024 prefix keys: the fixed
     # decode cases up to 3000 keys
-    SPARSEK_SELECT_SPLIT_MIN=1024 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" \
-      --shapes 0 --max-s 3000 --max-sq 16 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-split-$tool.log" 2>&1
-    r=$?; echo "$tool (split selection) exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-split-$tool.log" | tail -1)"
-    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-split-$tool.log" | head -40
-    [[ $r == 0 ]] || rc_all=1
+    SPARSEK_SELECT_SPLIT_MIN=1024 sparse_sanitize $tool sanitizer-split-$tool " (split selection)" \
+      --shapes 0 --max-s 3000 --max-sq 16
     # the decode state: the fixed sequences up to 3000 keys and two random ones
-    timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/gpu_sparsek" --state --shapes 2 --max-s 3000 \
-      --seed 17 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-state-$tool.log" 2>&1
-    r=$?; echo "$tool (decode state) exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-state-$tool.log" | tail -1)"
-    [[ $r == 0 ]] || grep -m2 -B2 -A8 -E "Race reported|Invalid|Error" "$out/sanitizer-state-$tool.log" | head -40
-    [[ $r == 0 ]] || rc_all=1
+    sparse_sanitize $tool sanitizer-state-$tool " (decode state)" --state --shapes 2 --max-s 3000 --seed 17
   done
   # the pingpong schedule's named barriers and mbarriers (the default prefill kernel at d=128)
-  timeout 300 compute-sanitizer --tool synccheck --error-exitcode 9 "$bin/gpu_sparsek" --shapes 6 --max-s 300 --no-fixed \
-    --seed 7 --cache "$SPARSEK_CACHE_DIR" > "$out/sanitizer-sparse-synccheck.log" 2>&1
-  r=$?; echo "synccheck exit $r: $(grep -E 'ERROR SUMMARY' "$out/sanitizer-sparse-synccheck.log" | tail -1)"
-  [[ $r == 0 ]] || rc_all=1
+  sparse_sanitize synccheck sanitizer-sparse-synccheck "" --shapes 6 --max-s 300 --no-fixed --seed 7
 fi
 if has sparse-bench; then
   # SparseK benchmarks (SPARSE_BENCH_ARGS=--quick to shorten, SPARSE_TILES for more prefill configs).
