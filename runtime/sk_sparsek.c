@@ -27,6 +27,9 @@ typedef struct sk_sparsek_select_params {
     unsigned char *state; /* phase=state (sparsek_sparse_attention_decode) from here on */
     long long state_stride;
     int state_topk, state_window, state_cap;
+    unsigned char *anchor; /* phases anchor and anchored from here on */
+    long long anchor_stride;
+    int anchor_tiles, anchor_pad;
 } sk_sparsek_select_params;
 
 /* Must match struct SparseAttnParams in templates/sparsek_params.cut. */
@@ -48,7 +51,7 @@ typedef struct sk_sparsek_attn_params {
     float scale_log2;
 } sk_sparsek_attn_params;
 
-_Static_assert(sizeof(sk_sparsek_select_params) == 152, "select params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_select_params) == 176, "select params layout changed: update the template too");
 _Static_assert(sizeof(sk_sparsek_attn_params) == 232, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
@@ -75,6 +78,11 @@ enum {
     SK_SPLIT_SEL_MAX_CHUNKS = 256,  /* MAX_CHUNKS of templates/sparsek_select.lua */
     SK_SEL_HIST_STRIDE = 2080,      /* HIST_STRIDE of templates/sparsek_select_params.cut */
     SK_STATE_HEAD = 64,             /* sizeof(DecodeState) of templates/sparsek_select_params.cut */
+    /* The anchored selection (templates/sparsek_select.lua, phases anchor and anchored): */
+    SK_ANCHOR_MIN_PREFIX = 16384,   /* taken when the longest tile prefix has this many keys or more ... */
+    SK_ANCHORS = 16,                /* ... with at most this many anchors per (batch, KV head) ... */
+    SK_ANCHOR_MIN_TILES = 2,        /* ... of at least this many tiles each (and two anchors or more) */
+    SK_ANCHOR_HEAD = 32,            /* sizeof(AnchorHead) of templates/sparsek_select_params.cut */
 };
 
 
@@ -154,18 +162,21 @@ static int decode_m(const sparsek_attention_params *p) {
     return rows <= 16 ? 16 : (rows <= 32 ? 32 : 64);
 }
 
-/* The shortest longest-tile-prefix that takes the split selection. $SPARSEK_SELECT_SPLIT_MIN
- * overrides SK_SPLIT_SEL_MIN_PREFIX: a test knob (tests/emu/run.sh lowers it so that the CPU
- * emulator reaches the split path with small shapes); production leaves it unset. */
-static int split_min_prefix(void) {
-    const char *e = getenv("SPARSEK_SELECT_SPLIT_MIN");
+/* A prefix length the environment may override (a positive integer), else `dflt`: test knobs
+ * ($SPARSEK_SELECT_SPLIT_MIN, $SPARSEK_SELECT_ANCHOR_MIN: tests/emu/run.sh lowers them so that
+ * the CPU emulator reaches the split and anchored selections with small shapes); production
+ * leaves them unset. */
+static int env_min_prefix(const char *name, int dflt) {
+    const char *e = getenv(name);
     if (e && *e) {
         char *end;
         const long v = strtol(e, &end, 10);
         if (*end == 0 && v >= 1 && v <= INT_MAX) return (int)v;
     }
-    return SK_SPLIT_SEL_MIN_PREFIX;
+    return dflt;
 }
+/* The shortest longest-tile-prefix that takes the split selection. */
+static int split_min_prefix(void) { return env_min_prefix("SPARSEK_SELECT_SPLIT_MIN", SK_SPLIT_SEL_MIN_PREFIX); }
 
 /* Chooses the split selection for few tiles with long prefixes (decode: one tile per batch and
  * KV head) and its chunk length: select_chunk stays 0 for the one-kernel selection. */
@@ -181,6 +192,27 @@ static void plan_select_split(const sparsek_attention_params *p, int topk, int w
     if (cdiv(n0, chunk) > SK_SPLIT_SEL_MAX_CHUNKS) return;   /* beyond 2M keys: one kernel */
     L->select_chunk = chunk;
     L->select_nchunk = cdiv(n0, chunk);
+}
+
+/* Chooses the anchored selection for prefill tiles with long prefixes (templates/sparsek_select.lua,
+ * phases anchor and anchored; not with the split selection): every anchor_tiles-th tile's prefix
+ * is summarised once, so a tile's passes cover its anchor's lists and at most anchor_tiles *
+ * tile_rows further keys instead of its whole prefix, O(Sq * (k + list + rows * anchor_tiles) /
+ * rows) against O(Sq * Sk / rows). An anchor record holds min(k, Sk) keys and room for the
+ * scores of the longest anchor prefix. */
+static void plan_select_anchors(const sparsek_attention_params *p, int topk, int window,
+                                sparsek_sparse_scratch_layout *L) {
+    const int pos0 = p->seqlen_k - p->seqlen_q + (L->ntiles - 1) * L->tile_rows;
+    const int n0 = pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;   /* the longest tile prefix */
+    const int per = cdiv(L->ntiles, SK_ANCHORS) > SK_ANCHOR_MIN_TILES ? cdiv(L->ntiles, SK_ANCHORS) : SK_ANCHOR_MIN_TILES;
+    if (L->decode || L->select_chunk || n0 <= topk || L->ntiles <= per ||
+        n0 < env_min_prefix("SPARSEK_SELECT_ANCHOR_MIN", SK_ANCHOR_MIN_PREFIX))
+        return;
+    L->select_anchor_tiles = per;
+    L->select_nanchor = cdiv(L->ntiles, per);
+    const int apos = p->seqlen_k - p->seqlen_q + (L->select_nanchor - 1) * per * L->tile_rows;
+    const int cap = apos - window + 1 > 0 ? apos - window + 1 : 0;   /* the last anchor's prefix: the longest */
+    L->select_anchor_stride = align256(SK_ANCHOR_HEAD + (size_t)topk * 8 + (size_t)cap * 4);
 }
 
 /* The whole plan of a call, from the shape alone (the scratch size must not depend on the device). */
@@ -202,6 +234,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     L->ntiles = cdiv(sq, L->tile_rows);
     L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
     plan_select_split(p, pl->topk, pl->window, L);
+    plan_select_anchors(p, pl->topk, pl->window, L);
     const size_t bh = (size_t)p->batch * p->heads_kv, bhq = (size_t)p->batch * p->heads_q;
     const size_t tiles = bh * (size_t)L->ntiles;
     if (L->decode) {
@@ -246,6 +279,8 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     off = align256(off + list * 8);
     L->select_tau_offset = off;
     off = align256(off + list * 4);
+    L->select_anchor_offset = off;
+    off += bh * (size_t)L->select_nanchor * L->select_anchor_stride;   /* strides are 256-byte multiples */
     L->bytes = off;
     (void)err;
     return SPARSEK_OK;
@@ -379,6 +414,9 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         .chunk_count = (int *)(scratch + L->select_count_offset),
         .top_key = (unsigned long long *)(scratch + L->select_top_offset),
         .tau_u = (float *)(scratch + L->select_tau_offset),
+        .anchor = (unsigned char *)(scratch + L->select_anchor_offset),
+        .anchor_stride = (long long)L->select_anchor_stride,
+        .anchor_tiles = L->select_anchor_tiles,
     };
     char config[128];
     const int threads = few || rows > 128 ? 512 : 256;
@@ -410,13 +448,24 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         if (st) return st;
         snprintf(config, sizeof config, "phase=finish rows=%d hcap=%s threads=%d chunk=%d", rows, hcap, threads,
                  L->select_chunk);
+    } else if (L->select_anchor_tiles) {
+        /* The anchor records first: few CTAs (one per anchor), each over a long prefix, so the
+         * largest buffer the SMs hold (its prefilter takes k up to (PRE_CAP - 1024) / 2). */
+        snprintf(config, sizeof config, "phase=anchor rows=%d hcap=%s threads=512", rows,
+                 big_smem ? "40960" : (mid_smem ? "16384" : "8192"));
+        const sk_gridvar avars[] = {{"nanchor", L->select_nanchor}, {"hkv", p->heads_kv}, {"b", p->batch}};
+        sparsek_status st = launch_select_kernel(rt, config, avars, 3, &kp, stream, 0, err);
+        if (st) return st;
+        snprintf(config, sizeof config, "phase=anchored rows=%d hcap=%s threads=%d minblocks=%d", rows, hcap, threads,
+                 two_ctas ? 2 : 1);
     } else {
         snprintf(config, sizeof config, "rows=%d hcap=%s threads=%d minblocks=%d", rows, hcap, threads,
                  two_ctas ? 2 : 1);
     }
     const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hkv", p->heads_kv}, {"b", p->batch}};
-    /* finish follows compact; the one-kernel selection is the call's first kernel */
-    return launch_select_kernel(rt, config, vars, 3, &kp, stream, L->select_chunk != 0, err);
+    /* finish follows compact, anchored follows anchor; the one-kernel selection is the call's first kernel */
+    return launch_select_kernel(rt, config, vars, 3, &kp, stream, L->select_chunk != 0 || L->select_anchor_tiles != 0,
+                                err);
 }
 
 /* A decode state for a call with params sp: present, aligned, large enough, and the call a decode

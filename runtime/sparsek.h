@@ -368,6 +368,14 @@ typedef struct sparsek_sparse_scratch_layout {
                                    within reach of tau), packed */
     int select_chunk;           /* keys per chunk; 0: the one-kernel selection */
     int select_nchunk;          /* chunks covering the longest tile prefix */
+    /* The anchored selection (prefill with long prefixes: select_anchor_tiles > 0): the prefix of
+     * every select_anchor_tiles-th tile is summarised once (its top k keys and the scores within
+     * reach of tau), and each tile reads its anchor's summary plus the keys after it instead of
+     * its whole prefix; 0 bytes otherwise. */
+    size_t select_anchor_offset; /* [B, Hkv, select_nanchor] records of select_anchor_stride bytes */
+    size_t select_anchor_stride; /* a 32-byte head, min(k, Sk) uint64 keys, then the scores */
+    int select_anchor_tiles;     /* selection tiles per anchor; 0: no anchors */
+    int select_nanchor;          /* ceil(ntiles / select_anchor_tiles) */
 } sparsek_sparse_scratch_layout;
 
 /* Scratch bytes (and the full layout) sparsek_sparse_attention_forward needs for `p`. They depend

@@ -70,12 +70,12 @@ local family = {
     { name = "threads", default = "256",   values = { "128", "256", "512" }, doc = "threads per CTA" },
     { name = "hcap",    default = "16384", values = { "4096", "8192", "16384", "24576", "32768", "40960" },
       doc = "scores kept in shared memory for tau (more: a slower exact path re-reads global memory)" },
-    { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish", "state" },
-      doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes; state: decode from a decode state" },
+    { name = "phase",   default = "full",  values = { "full", "hist", "compact", "finish", "state", "anchor", "anchored" },
+      doc = "full: one kernel per tile; hist, compact, finish: the split selection for few tiles and long prefixes; state: decode from a decode state; anchor, anchored: long prefill prefixes from anchor records" },
     { name = "chunk",   default = "4096",  values = { "1024", "2048", "4096", "8192" },
       doc = "split phases (and state, for a rebuild on their lists): prefix keys per CTA of hist and compact" },
     { name = "minblocks", default = "1", values = { "1", "2" },
-      doc = "phase=full: CTAs per SM the registers are capped for (__launch_bounds__); 2 also needs the shared memory of two" },
+      doc = "phase=full, anchored: CTAs per SM the registers are capped for (__launch_bounds__); 2 also needs the shared memory of two" },
   },
 }
 
@@ -85,7 +85,9 @@ local MAX_CHUNKS = 256  -- chunks per tile prefix in the split phases (runtime/s
 
 -- Keys a phase does not use take their defaults, so one kernel has one canonical config.
 function family.resolve(cfg, arch)
-  if cfg.phase == "full" then cfg.chunk = "4096" else cfg.minblocks = "1" end
+  local phase = cfg.phase
+  if phase == "full" or phase == "anchored" or phase == "anchor" then cfg.chunk = "4096" end
+  if phase ~= "full" and phase ~= "anchored" then cfg.minblocks = "1" end
   if cfg.phase == "hist" or cfg.phase == "compact" then cfg.hcap = "16384" end
   return cfg
 end
@@ -93,7 +95,7 @@ end
 function family.validate(cfg, arch)
   if ptx.arch_number(arch) < 80 then return "sparsek_select needs sm_80 or newer" end
   local rows, threads = tonumber(cfg.rows), tonumber(cfg.threads)
-  if (cfg.phase == "full" or cfg.phase == "finish" or cfg.phase == "state") and threads < 2 * rows then
+  if (cfg.phase == "full" or cfg.phase == "finish" or cfg.phase == "state" or cfg.phase == "anchored") and threads < 2 * rows then
     return ("threads=%d must be at least 2*rows=%d (one thread per sorted slot)"):format(threads, 2 * rows)
   end
   return nil
@@ -108,8 +110,12 @@ end
 
 -- The kernel name states the phase and the keys it uses.
 local function kernel_name(phase, s)
-  if phase == "full" then
-    return ("sparsek_select_r%d_t%d_h%d%s"):format(s.rows, s.threads, s.hcap, s.minblocks > 1 and "_b" .. s.minblocks or "")
+  if phase == "full" or phase == "anchored" then
+    return ("sparsek_select_%sr%d_t%d_h%d%s"):format(phase == "anchored" and "anchored_" or "", s.rows, s.threads,
+                                                     s.hcap, s.minblocks > 1 and "_b" .. s.minblocks or "")
+  end
+  if phase == "anchor" then
+    return ("sparsek_select_anchor_r%d_t%d_h%d"):format(s.rows, s.threads, s.hcap)
   end
   if phase == "state" then
     return ("sparsek_select_state_r%d_t%d_h%d_c%d"):format(s.rows, s.threads, s.hcap, s.chunk)
@@ -137,7 +143,9 @@ function family.generate(cfg, arch, ctx)
     template = path,
     source = template.render(path, env),
     kernel_name = name,
-    grid = split and ("nchunk hkv*cdiv(sq,%d) b"):format(s.rows) or ("cdiv(sq,%d) hkv b"):format(s.rows),
+    grid = split and ("nchunk hkv*cdiv(sq,%d) b"):format(s.rows)
+           or phase == "anchor" and "nanchor hkv b"
+           or ("cdiv(sq,%d) hkv b"):format(s.rows),
     block = { s.threads, 1, 1 },
     cluster = { 1, 1, 1 },
     smem = split and 0 or s.smem,

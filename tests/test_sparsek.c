@@ -787,6 +787,17 @@ static void test_decode_state_checks(void **state) {
 /* ---- scratch layout ---------------------------------------------------------------------- */
 
 
+/* The anchored selection's tiles per anchor and anchor count for Sq = Sk = s (0, 0: none). */
+static void expect_anchors(sparsek_runtime *rt, sparsek_sparse_attention_params *p, int s, int per, int nanchor) {
+    sparsek_sparse_scratch_layout L;
+    p->base.seqlen_q = p->base.seqlen_k = s;
+    assert_int_equal(sparsek_attention_params_set_layout(&p->base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, p, &L), SPARSEK_OK);
+    assert_int_equal(L.select_anchor_tiles, per);
+    assert_int_equal(L.select_nanchor, nanchor);
+    if (!per) assert_true(L.select_anchor_stride == 0 && L.bytes == L.select_anchor_offset);
+}
+
 /* The split selection's chunk length and count for Sk = sk (0, 0: the one-kernel selection). */
 static void expect_split(sparsek_runtime *rt, sparsek_sparse_attention_params *p, int sk, int chunk, int nchunk) {
     sparsek_sparse_scratch_layout L;
@@ -895,6 +906,64 @@ static void test_scratch_layout(void **state) {
     assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
     assert_int_equal(L.nsplit, 1); /* k, w clamp to 10: gathered 0 keys, band 10 keys: 1 block */
+    sparsek_runtime_destroy(rt);
+}
+
+/* The anchored selection: prefill whose longest tile prefix reaches 16384 keys, at most 16 anchors
+ * of at least 2 tiles; records of a 32-byte head, k keys and the last anchor's prefix scores. */
+static void test_scratch_layout_anchored(void **state) {
+    (void)state;
+    sparsek_runtime *rt = new_rt();
+    sparsek_sparse_attention_params p;
+    valid_params(&p);
+    p.base.batch = 1; p.base.heads_q = 32; p.base.heads_kv = 8;
+    p.topk = 2048; p.window = 512;
+    /* S = 131072: 512 tiles of 256 rows, 16 anchors of 32; the last anchor's prefix is tile 480's,
+     * 480 * 256 - 511 = 122369 keys. */
+    p.base.seqlen_q = p.base.seqlen_k = 131072;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    sparsek_sparse_scratch_layout L;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.tile_rows, 256);
+    assert_int_equal(L.select_chunk, 0);
+    assert_int_equal(L.select_anchor_tiles, 32);
+    assert_int_equal(L.select_nanchor, 16);
+    assert_true(L.select_anchor_stride == a256(32 + 2048 * 8 + (size_t)122369 * 4));
+    assert_true(L.select_anchor_offset == L.select_tau_offset); /* no split lists */
+    assert_true(L.bytes == L.select_anchor_offset + (size_t)8 * 16 * L.select_anchor_stride);
+    /* S = 32768: 128 tiles, 16 anchors of 8 (the last one's prefix 120 * 256 - 511 keys). */
+    expect_anchors(rt, &p, 32768, 8, 16);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_true(L.select_anchor_stride == a256(32 + 2048 * 8 + (size_t)(120 * 256 - 511) * 4));
+    /* S = 8192 (prefixes below 16384 keys): none, unless SPARSEK_SELECT_ANCHOR_MIN (a test knob)
+     * lowers the threshold: 64 tiles of 128 rows, 16 anchors of 4. With k 100, w 20: 11 tiles,
+     * anchors of 2; a longest prefix below the threshold (3 tiles: 256 - 19 keys), 2 tiles (one
+     * anchor would be every tile's) or k covering the prefix: none. */
+    expect_anchors(rt, &p, 8192, 0, 0);
+    setenv("SPARSEK_SELECT_ANCHOR_MIN", "1000", 1);
+    expect_anchors(rt, &p, 8192, 4, 16);
+    p.topk = 100; p.window = 20;
+    expect_anchors(rt, &p, 1300, 2, 6);
+    expect_anchors(rt, &p, 1200, 2, 5);
+    expect_anchors(rt, &p, 300, 0, 0);
+    setenv("SPARSEK_SELECT_ANCHOR_MIN", "200", 1);
+    expect_anchors(rt, &p, 300, 2, 2);
+    expect_anchors(rt, &p, 256, 0, 0);
+    p.topk = 5000;
+    expect_anchors(rt, &p, 2000, 0, 0);
+    unsetenv("SPARSEK_SELECT_ANCHOR_MIN");
+    /* The split selection (few tiles) and decode take no anchors. */
+    p.topk = 2048; p.window = 512;
+    p.base.seqlen_q = 1; p.base.seqlen_k = 131072;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 1);
+    assert_int_equal(L.select_anchor_tiles, 0);
+    p.base.seqlen_q = 700; p.base.heads_kv = 1; p.base.heads_q = 4;
+    assert_int_equal(sparsek_attention_params_set_layout(&p.base, 0), SPARSEK_OK);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L), SPARSEK_OK);
+    assert_true(L.select_chunk > 0);
+    assert_int_equal(L.select_anchor_tiles, 0);
     sparsek_runtime_destroy(rt);
 }
 
@@ -1017,6 +1086,10 @@ static void test_generate_select_phases(void **state) {
          "templates/sparsek_select.cut", 512, 163840},
         {"phase=state hcap=40960 threads=512 chunk=1024", "sparsek_select_state_r128_t512_h40960_c1024", "cdiv(sq,128) hkv b",
          "templates/sparsek_select.cut", 512, 163840},
+        {"phase=anchor rows=256 hcap=40960 threads=512", "sparsek_select_anchor_r256_t512_h40960", "nanchor hkv b",
+         "templates/sparsek_select.cut", 512, 163840},
+        {"phase=anchored rows=256 hcap=16384 threads=512 minblocks=2", "sparsek_select_anchored_r256_t512_h16384_b2",
+         "cdiv(sq,256) hkv b", "templates/sparsek_select.cut", 512, 65536},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sparsek_kernel_source *s = NULL;
@@ -1059,8 +1132,31 @@ static void test_generate_select_phases(void **state) {
     assert_null(strstr(s->source, "struct TopSource"));
     assert_non_null(strstr(s->config, "chunk=4096"));
     sparsek_kernel_source_free(s);
+    /* The anchored selection: the anchor kernel writes the records (its prefilter, then two
+     * ordered passes); the tiles read their anchor's lists and the keys after its prefix. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=anchor", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "struct AnchorHead"));
+    assert_non_null(strstr(s->source, "prefilter_theta0(src, n, k, sh, list)"));
+    assert_non_null(strstr(s->source, "const int n = tile_prefix(p, a * p.anchor_tiles);"));
+    assert_null(strstr(s->source, "tau_block(sh, hbuf"));   /* no rows, no tau solve */
+    assert_null(strstr(s->source, "SelRow *rows = p.rows"));
+    assert_non_null(strstr(s->config, "minblocks=1"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=anchored minblocks=2", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->source, "const AnchorTop top{stage ? staged : nullptr, akeys_g, ns, u, na0};"));
+    assert_non_null(strstr(s->source, "const ScoreSeq2 tsc{alist, ah->ntau, u + na0};"));
+    assert_non_null(strstr(s->source, "th0 = select_rank(top, ntop, k - 1, sh, list);"));
+    assert_non_null(strstr(s->source, "__launch_bounds__(THREADS, 2)"));
+    assert_null(strstr(s->source, "struct DecodeState"));
+    assert_non_null(strstr(s->config, "chunk=4096"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_select", "phase=anchored rows=256 threads=256", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "2*rows"));
     assert_int_equal(sparsek_generate(rt, "sparsek_select", "", "sm_80", &s), SPARSEK_OK);
     assert_null(strstr(s->source, "TopKeys"));
+    assert_null(strstr(s->source, "AnchorHead"));
+    assert_non_null(strstr(s->source, "const ScoreSeq tsc{tsrc};"));
     assert_null(strstr(s->source, "struct DecodeState"));
     assert_non_null(strstr(s->source, "return __ldg(p);"));
     assert_non_null(strstr(s->source, "const PrefixKeys top{u};"));
@@ -1131,6 +1227,8 @@ static void test_nvrtc_compile(void **state) {
         compile_ok(rt, "sparsek_select", "phase=compact", archs[a]);
         compile_ok(rt, "sparsek_select", "phase=finish", archs[a]);
         compile_ok(rt, "sparsek_select", "phase=state", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=anchor", archs[a]);
+        compile_ok(rt, "sparsek_select", "phase=anchored", archs[a]);
         compile_ok(rt, "sparsek_fwd", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "", archs[a]);
         compile_ok(rt, "sparsek_decode", "phase=combine", archs[a]);
@@ -1149,6 +1247,11 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_select", "phase=finish rows=256 hcap=32768 threads=512 chunk=1024", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=state hcap=40960 threads=512", "sm_90a");
     compile_ok(rt, "sparsek_select", "phase=state hcap=40960 threads=512 chunk=8192", "sm_90a");
+    /* The anchored selection as the runtime asks for it at S = 32768 and 131072 (256-row tiles). */
+    compile_ok(rt, "sparsek_select", "phase=anchor rows=256 hcap=40960 threads=512", "sm_90a");
+    compile_ok(rt, "sparsek_select", "phase=anchored rows=256 hcap=32768 threads=512", "sm_90a");
+    compile_spills_at_most(rt, "sparsek_select", "phase=anchored rows=256 hcap=16384 threads=512 minblocks=2", "sm_90a",
+                           128);
     compile_ok(rt, "sparsek_fwd", "weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
@@ -1171,6 +1274,7 @@ int main(void) {
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_decode_state_checks),
         cmocka_unit_test(test_scratch_layout),
+        cmocka_unit_test(test_scratch_layout_anchored),
         cmocka_unit_test(test_generate_defaults),
         cmocka_unit_test(test_generate_select_phases),
         cmocka_unit_test(test_nvrtc_compile),

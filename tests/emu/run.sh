@@ -7,7 +7,9 @@
 # Needs g++ and python3. BUILD (default /tmp/b-emu) holds the build; EMU_SMS fakes the SM count.
 # SPARSEK_SELECT_SPLIT_MIN (default here 1024; the library's own default, 16384, is unchanged)
 # lowers the prefix length from which the selection is split (phases hist, compact, finish), so
-# that small shapes reach that path too.
+# that small shapes reach that path too; SPARSEK_SELECT_ANCHOR_MIN does the same for the anchored
+# selection (phases anchor, anchored), which the split one takes precedence over: run it with
+# SPARSEK_SELECT_SPLIT_MIN=1000000 SPARSEK_SELECT_ANCHOR_MIN=256 for that path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-/tmp/b-emu}"
@@ -28,6 +30,10 @@ configs=(
   "sparsek_select|phase=state rows=128 hcap=16384 threads=256 chunk=4096"
   "sparsek_select|phase=state rows=128 hcap=40960 threads=512 chunk=1024"
   "sparsek_select|phase=state rows=128 hcap=16384 threads=256 chunk=1024"
+  "sparsek_select|phase=anchor rows=128 hcap=40960 threads=512"
+  "sparsek_select|phase=anchored rows=128 hcap=40960 threads=512"
+  "sparsek_select|phase=anchored rows=128 hcap=16384 threads=256 minblocks=2"
+  "sparsek_select|phase=anchored rows=128 hcap=32768 threads=256"
 )
 for d in ${EMU_DIMS:-64}; do
   n=32   # the decode kernel's keys per block (SK_DECODE_N in runtime/sk_sparsek.c)

@@ -46,7 +46,7 @@ static const char *WNAME[] = {"gate", "hard", "kv"};
 
 /* Totals over every case. */
 static double worst_rel[2], worst_tau;
-static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases, state_calls;
+static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases, anchored_cases, state_calls;
 
 typedef struct ref_job {
     sparsek_runtime *rt;
@@ -236,6 +236,7 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
     uint16_t *ho = malloc(nq * 2);
     float *fo = malloc(nq * 4), *lse = malloc(nl * 4);
     if (L.select_chunk && !state) split_cases++;
+    if (L.select_anchor_tiles && !state) anchored_cases++;
     if (state) state_calls++;
     CUdeviceptr ds;
     CHECK_CU(cu.cuMemAlloc(&ds, L.bytes));
@@ -319,6 +320,8 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
         snprintf(how, sizeof how, " state call %d/%d%s%s", call + 1, c->nseq, c->state_garbage ? " (garbage)" : "",
                  state->rebuild ? " rebuild" : "");
     else if (L.select_chunk) snprintf(how, sizeof how, " split-select");
+    else if (L.select_anchor_tiles)
+        snprintf(how, sizeof how, " anchored (%d anchors of %d tiles)", L.select_nanchor, L.select_anchor_tiles);
     if (verbose || fail)
         printf("%-4s b=%d sq=%-5d sk=%-5d hq=%-2d hkv=%-2d d=%-3d k=%-4d w=%-4d %s %-4s scores=%d %s %s rel=%.2e "
                "lse_err=%.1e tau_err=%.1e%s%s%s%s%s\n",
@@ -500,6 +503,10 @@ int main(int argc, char **argv) {
         {1, 32768, 32768, 2, 1, 64, 2048, 512, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 1, 0},
         {1, 1, 32768, 8, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 4096, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 0},
+        /* ... the anchored selection (enough tiles not to take the split one): Hkv 2, and a
+         * chunk of 8192 rows against 40000 keys with ties */
+        {1, 32768, 32768, 4, 2, 128, 1024, 256, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 8192, 40000, 16, 8, 64, 2048, 512, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 1, 0},
         /* Sk > 65536: 256-row selection tiles, the larger tau buffer */
         {1, 700, 70000, 2, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 3, 70001, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
@@ -522,6 +529,16 @@ int main(int argc, char **argv) {
         {1, 1, 2500, 4, 1, 64, 2400, 5, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 130, 2600, 4, 1, 64, 2300, 200, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 0},
         {1, 2, 2600, 4, 1, 64, 50, 30, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
+        /* the anchored selection below its threshold, for the CPU emulator and the device's
+         * knob pass (SPARSEK_SELECT_ANCHOR_MIN lowers it): normal, ties on a grid, all equal;
+         * first anchors with n <= k; chunked prefill; 17 tiles (anchors of 2 tiles, the last
+         * one short) */
+        {1, 1100, 1100, 4, 1, 64, 100, 30, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        {1, 900, 900, 8, 2, 64, 60, 20, SPARSEK_WEIGHT_KV, SPARSEK_BF16, 1, 1},
+        {1, 800, 800, 4, 1, 64, 50, 10, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 2, 0},
+        {1, 1000, 1000, 4, 1, 64, 400, 16, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 3, 0},
+        {1, 600, 2600, 8, 2, 64, 300, 100, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
+        {1, 2100, 2100, 2, 1, 64, 200, 40, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1},
         /* all scores equal over a long prefix: more tau candidates than the selection keeps in
          * shared memory, so its exact slow path runs (ties broken by index) */
         {1, 1, 50000, 4, 1, 64, 100, 10, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 2, 0},
@@ -577,10 +594,11 @@ int main(int argc, char **argv) {
         if (only_d) c.d = only_d;
         fails += run_case(rt, &c, verbose);
     }
-    printf("sparse correctness%s: %d/%d cases passed (%ld took the split selection, %ld decode-state calls); worst "
-           "relative error fp16 %.2e (limit 2e-3), bf16 %.2e (limit 1.5e-2); selection %ld rows checked, %ld "
-           "mismatched, worst |tau err| %.1e; tiles %ld checked, %ld mismatched\n",
-           state_only ? " (decode state)" : "", n - fails, n, split_cases, state_calls, worst_rel[SPARSEK_FP16],
+    printf("sparse correctness%s: %d/%d cases passed (%ld took the split selection, %ld the anchored one, %ld "
+           "decode-state calls); worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e (limit 1.5e-2); selection %ld "
+           "rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked, %ld mismatched\n",
+           state_only ? " (decode state)" : "", n - fails, n, split_cases, anchored_cases, state_calls,
+           worst_rel[SPARSEK_FP16],
            worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau, tiles_checked, tiles_bad);
     sparsek_runtime_destroy(rt);
     return fails ? 1 : 0;

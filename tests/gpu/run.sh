@@ -126,7 +126,8 @@ if has sparse-test || has sparse-bench; then
   done
 fi
 if has sparse-test; then
-  # SparseK correctness (SPARSE_SHAPES, SPARSE_MMA_SHAPES, SPARSE_SYNC_SHAPES, STATE_SHAPES) and
+  # SparseK correctness (SPARSE_SHAPES, SPARSE_MMA_SHAPES, SPARSE_SYNC_SHAPES, SPARSE_ANCHOR_SHAPES,
+  # STATE_SHAPES) and
   # sanitizers.
   sparse_check() {  # LOG LABEL TIMEOUT ARGS...: one gpu_sparsek pass, logged to $out/LOG.log
     local log=$1 label=$2 limit=$3 r; shift 3
@@ -146,6 +147,9 @@ if has sparse-test; then
   sparse_check gpu_sparsek_mma " (path=mma)" 300 --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma
   step "gpu_sparsek --tiles sched=sync: the wgmma kernel's other schedule (the default at d=128 is pingpong)"
   sparse_check gpu_sparsek_sync " (sched=sync)" 300 --shapes "${SPARSE_SYNC_SHAPES:-20}" --seed 12 --tiles sched=sync
+  step "gpu_sparsek with SPARSEK_SELECT_ANCHOR_MIN=600: the anchored selection on small shapes too"
+  SPARSEK_SELECT_ANCHOR_MIN=600 sparse_check gpu_sparsek_anchored " (anchored selection)" 300 \
+    --shapes "${SPARSE_ANCHOR_SHAPES:-30}" --seed 14 --max-s 3000
   step "gpu_sparsek --state: decode-state sequences, every call vs float64 reference"
   sparse_check gpu_sparsek_state " (decode state)" 400 --state --shapes "${STATE_SHAPES:-40}" --seed 13
   step "compute-sanitizer memcheck / racecheck (sparse subset)"
@@ -155,6 +159,10 @@ if has sparse-test; then
     # decode cases up to 3000 keys
     SPARSEK_SELECT_SPLIT_MIN=1024 sparse_sanitize $tool sanitizer-split-$tool " (split selection)" \
       --shapes 0 --max-s 3000 --max-sq 16
+    # the anchored selection (phases anchor, anchored), reached from 600 prefix keys: the fixed
+    # d=64 cases up to 1100 keys and two random ones
+    SPARSEK_SELECT_ANCHOR_MIN=600 sparse_sanitize $tool sanitizer-anchored-$tool " (anchored selection)" \
+      --shapes 2 --d 64 --max-s 1100 --seed 7
     # the decode state: the fixed sequences up to 3000 keys and two random ones
     sparse_sanitize $tool sanitizer-state-$tool " (decode state)" --state --shapes 2 --max-s 3000 --seed 17
   done
@@ -184,7 +192,8 @@ fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
-grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_sync.log" "$out/gpu_sparsek_state.log" 2>/dev/null
+grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_sync.log" \
+  "$out/gpu_sparsek_anchored.log" "$out/gpu_sparsek_state.log" 2>/dev/null
 grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
 cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
 cat "$out/tune-summary.txt" 2>/dev/null
