@@ -40,6 +40,16 @@
 --            top list is copied once to shared memory when it fits; theta0's radix select starts
 --            at the second digit (the first is d).
 --
+-- phase=anchor, then phase=anchored: the one-kernel selection for prefill with long prefixes, whose
+-- tiles would each read their whole prefix (O(Sq * Sk / rows)). anchor (grid (ceil(ntiles /
+-- anchor_tiles), Hkv, B)) writes for every anchor_tiles-th tile's prefix [0, n) a record
+-- (AnchorHead, templates/sparsek_select_params.cut): theta0 by the sampled prefilter, the top k keys
+-- (ascending) and the scores above theta0 - 1. anchored is phase=full with the tile's anchor's
+-- record plus the keys [n, n0) after it as the sources: theta0 never decreases as the prefix
+-- grows, so the tile's top k lies among them and every score that can take part in a row's tau
+-- is among them (exact for any scores; about k + list + anchor_tiles * rows entries instead of
+-- n0).
+--
 -- phase=state is the decode selection from a decode state (sparsek_sparse_attention_decode): one
 -- CTA per batch and KV head, as full, with a DecodeState per (batch, KV head) in caller memory
 -- (templates/sparsek_select_params.cut). The state written by the call before holds the top
