@@ -22,7 +22,7 @@ prof() {  # name kernel-regex family config
 prof anchored sparsek_select_anchored sparsek_select "phase=anchored rows=256 hcap=16384 threads=512 minblocks=2"
 prof attn sparsek_fwd sparsek_fwd "d=128 dtype=bf16 weight=gate"
 echo "profiles done at ${SECONDS} s"
-PYTHONUNBUFFERED=1 timeout $((470 - SECONDS)) python3 tests/gpu/bench_sparsek.py --lib $b/libsparsek.so --json "$OUT/bench_sparsek.json" 2>&1 \
+PYTHONUNBUFFERED=1 timeout $((340 - SECONDS)) python3 tests/gpu/bench_sparsek.py --lib $b/libsparsek.so --json "$OUT/bench_sparsek.json" 2>&1 \
   | grep -vE "Deprecation|create_block_mask" | tee "$OUT/bench92.log" | grep -E "^(prefill|decode|bar)"
 echo "end at ${SECONDS} s"
 tar czf "$FINAL_OUT/run92.tgz" -C /tmp out92
