@@ -178,13 +178,20 @@ static int env_min_prefix(const char *name, int dflt) {
 /* The shortest longest-tile-prefix that takes the split selection. */
 static int split_min_prefix(void) { return env_min_prefix("SPARSEK_SELECT_SPLIT_MIN", SK_SPLIT_SEL_MIN_PREFIX); }
 
+/* The candidate prefix of selection tile `tile`'s first row, [0, n) (tile_prefix of
+ * templates/sparsek_select_params.cut). */
+static int tile_prefix(const sparsek_attention_params *p, int window, const sparsek_sparse_scratch_layout *L,
+                       int tile) {
+    const int pos0 = p->seqlen_k - p->seqlen_q + tile * L->tile_rows;
+    return pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;
+}
+
 /* Chooses the split selection for few tiles with long prefixes (decode: one tile per batch and
  * KV head) and its chunk length: select_chunk stays 0 for the one-kernel selection. */
 static void plan_select_split(const sparsek_attention_params *p, int topk, int window,
                               sparsek_sparse_scratch_layout *L) {
     const long long tiles = (long long)p->batch * p->heads_kv * L->ntiles;
-    const int pos0 = p->seqlen_k - p->seqlen_q + (L->ntiles - 1) * L->tile_rows;   /* the last tile's first row */
-    const int n0 = pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;                 /* its prefix: the longest */
+    const int n0 = tile_prefix(p, window, L, L->ntiles - 1);   /* the last tile's: the longest */
     if (tiles >= SK_SPLIT_SEL_TILES || n0 < split_min_prefix() || n0 <= topk) return;
     int chunk = SK_SPLIT_SEL_CHUNK;
     while (chunk > SK_SPLIT_SEL_MIN_CHUNK && tiles * cdiv(n0, chunk) < SK_SPLIT_SEL_CTAS) chunk /= 2;
@@ -202,16 +209,15 @@ static void plan_select_split(const sparsek_attention_params *p, int topk, int w
  * scores of the longest anchor prefix. */
 static void plan_select_anchors(const sparsek_attention_params *p, int topk, int window,
                                 sparsek_sparse_scratch_layout *L) {
-    const int pos0 = p->seqlen_k - p->seqlen_q + (L->ntiles - 1) * L->tile_rows;
-    const int n0 = pos0 - window + 1 > 0 ? pos0 - window + 1 : 0;   /* the longest tile prefix */
-    const int per = cdiv(L->ntiles, SK_ANCHORS) > SK_ANCHOR_MIN_TILES ? cdiv(L->ntiles, SK_ANCHORS) : SK_ANCHOR_MIN_TILES;
+    const int n0 = tile_prefix(p, window, L, L->ntiles - 1);   /* the longest */
+    int per = cdiv(L->ntiles, SK_ANCHORS);
+    if (per < SK_ANCHOR_MIN_TILES) per = SK_ANCHOR_MIN_TILES;
     if (L->decode || L->select_chunk || n0 <= topk || L->ntiles <= per ||
         n0 < env_min_prefix("SPARSEK_SELECT_ANCHOR_MIN", SK_ANCHOR_MIN_PREFIX))
         return;
     L->select_anchor_tiles = per;
     L->select_nanchor = cdiv(L->ntiles, per);
-    const int apos = p->seqlen_k - p->seqlen_q + (L->select_nanchor - 1) * per * L->tile_rows;
-    const int cap = apos - window + 1 > 0 ? apos - window + 1 : 0;   /* the last anchor's prefix: the longest */
+    const int cap = tile_prefix(p, window, L, (L->select_nanchor - 1) * per);   /* the last anchor's: the longest */
     L->select_anchor_stride = align256(SK_ANCHOR_HEAD + (size_t)topk * 8 + (size_t)cap * 4);
 }
 
