@@ -47,12 +47,12 @@ typedef struct sk_sparsek_attn_params {
     const int *tile_count;
     float *part_o, *part_lse;
     int seqlen_q, seqlen_k, heads_q, heads_kv, group, window;
-    int ntiles, tile_cap, sel_rows, nsplit, row_tiles;
+    int ntiles, tile_cap, sel_rows, nsplit, row_tiles, batch;
     float scale_log2;
 } sk_sparsek_attn_params;
 
 _Static_assert(sizeof(sk_sparsek_select_params) == 176, "select params layout changed: update the template too");
-_Static_assert(sizeof(sk_sparsek_attn_params) == 232, "attention params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_attn_params) == 240, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
 enum {
@@ -528,7 +528,7 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
         .tile_u = (const float *)(s + L->tile_score_offset), .tile_count = (const int *)(s + L->tile_count_offset),
         .part_o = (float *)(s + L->partial_o_offset), .part_lse = (float *)(s + L->partial_lse_offset),
         .seqlen_q = p->seqlen_q, .seqlen_k = p->seqlen_k, .heads_q = p->heads_q, .heads_kv = p->heads_kv,
-        .group = p->heads_q / p->heads_kv, .window = pl.window,
+        .group = p->heads_q / p->heads_kv, .window = pl.window, .batch = p->batch,
         .ntiles = L->ntiles, .tile_cap = L->tile_cap, .sel_rows = L->tile_rows, .nsplit = L->nsplit,
         .scale_log2 = scale * 1.4426950408889634f,
     };
@@ -544,8 +544,9 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     const sk_kernel *k = NULL;
     if (!L->decode) {
         st = sk_rt_kernel(rt, "sparsek_fwd", config, &k, err);
-        const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}};
-        if (!st) st = sk_rt_launch_dependent(rt, k, vars, 3, &kp, (CUstream)stream, err);
+        /* sms: the persistent kernel (persist=1) runs at most one CTA per SM */
+        const sk_gridvar vars[] = {{"sq", p->seqlen_q}, {"hq", p->heads_q}, {"b", p->batch}, {"sms", rt->info.sm_count}};
+        if (!st) st = sk_rt_launch_dependent(rt, k, vars, 4, &kp, (CUstream)stream, err);
         return st;
     }
     st = sk_rt_kernel(rt, "sparsek_decode", config, &k, err);

@@ -80,12 +80,14 @@ end
 
 -- The Hopper prefill kernel (templates/sparsek_attn_sm90.cut, sm_90a, d = 64 or 128): wgmma
 -- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64);
--- per stage 16 bytes of KeyRows a key, the tile's row keys (8 bytes a row); sched=pingpong adds
--- a producer warpgroup and the pipeline's mbarriers (8 bytes each).
+-- per stage 16 bytes of KeyRows a key, the tile's row keys and row thresholds (8 + 8 bytes a
+-- row); sched=pingpong adds a producer warpgroup, a TileInfo (48 bytes) and the pipeline's
+-- mbarriers (8 bytes each); persist=1 two of the Q tile and what goes with it.
 function attn.sm90_smem(cfg)
   local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
-  local bars = cfg.sched == "pingpong" and 8 * (2 * stages + 1) or 0
-  return (m + 2 * stages * n) * d * 2 + stages * n * 16 + m * 8 + bars + 1024
+  local qbufs = cfg.persist == "1" and 2 or 1
+  local pp = cfg.sched == "pingpong" and qbufs * 48 + 8 * (2 * stages + 2 * qbufs) or 0
+  return (qbufs * m + 2 * stages * n) * d * 2 + stages * n * 16 + qbufs * m * 16 + pp + 1024
 end
 
 function attn.validate_sm90(cfg, arch)
@@ -96,7 +98,7 @@ function attn.render_sm90(cfg, arch, name)
   local env = env_common(cfg)
   local m = tonumber(cfg.m)
   env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
-  env.weight, env.pingpong = cfg.weight, cfg.sched == "pingpong"
+  env.weight, env.pingpong, env.persist = cfg.weight, cfg.sched == "pingpong", cfg.persist == "1"
   env.kernel_name = name
   params(env)
   env.softmax = template.render("templates/fmha_softmax.cut", env)

@@ -28,6 +28,8 @@ for _, k in ipairs({
   { name = "stages", default = "auto", values = { "auto", "2", "3", "4", "5" }, doc = "K/V shared-memory pipeline stages (wgmma: >= 3)" },
   { name = "sched",  default = "auto", values = { "auto", "sync", "pingpong" },
     doc = "wgmma schedule: sync = every warpgroup loads, one barrier per key block; pingpong = a producer warpgroup loads, two consumers take turns (auto: pingpong at d=128 with m=128, else sync)" },
+  { name = "persist", default = "auto", values = { "auto", "0", "1" },
+    doc = "sched=pingpong: 1 = one persistent CTA per SM walks the tiles (a tile's set-up and epilogue overlap other tiles' key blocks), 0 = one CTA per tile (auto: 1 with pingpong)" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -73,9 +75,11 @@ function family.resolve(cfg, arch)
   for k, v in pairs(t) do
     if cfg[k] == "auto" then cfg[k] = v end
   end
+  if cfg.persist == "auto" then cfg.persist = cfg.sched == "pingpong" and "1" or "0" end
 end
 
 function family.validate(cfg, arch)
+  if cfg.persist == "1" and cfg.sched ~= "pingpong" then return "persist=1 needs sched=pingpong" end
   if cfg.path == "wgmma" then return attn.validate_sm90(cfg, arch) end
   if cfg.sched ~= "sync" then return "sched=pingpong needs path=wgmma" end
   if tonumber(cfg.stages) > 3 then return "path=mma takes stages 2 or 3" end
@@ -83,11 +87,14 @@ function family.validate(cfg, arch)
 end
 
 function family.generate(cfg, arch, ctx)
-  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
-                                                                    cfg.stages, cfg.weight, cfg.dtype,
-                                                                    cfg.sched == "pingpong" and "_pp" or "")
+  local persist = cfg.persist == "1"
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                      cfg.stages, cfg.weight, cfg.dtype,
+                                                                      cfg.sched == "pingpong" and "_pp" or "",
+                                                                      persist and "_persist" or "")
   local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
-  r.grid = ("hq cdiv(sq,%s) b"):format(cfg.m)
+  -- persist: a CTA per SM at most (sms: the device's), numbering the tiles as the kernel's Tile does
+  r.grid = persist and ("min(hq*cdiv(sq,%s)*b,sms) 1 1"):format(cfg.m) or ("hq cdiv(sq,%s) b"):format(cfg.m)
   return r
 end
 

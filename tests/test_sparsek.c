@@ -973,7 +973,7 @@ static void test_generate_defaults(void **state) {
     (void)state;
     sparsek_runtime *rt = new_rt();
     const char *fam[] = {"sparsek_select", "sparsek_fwd", "sparsek_decode"};
-    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp",
+    const char *name[] = {"sparsek_select_r128_t256_h16384", "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist",
                           "sparsek_decode_d128_m16_n64_s2_gate_bf16"};
     for (int i = 0; i < 3; i++) {
         sparsek_kernel_source *a = NULL, *b = NULL;
@@ -1019,9 +1019,10 @@ static void test_generate_defaults(void **state) {
     assert_string_equal(s->kernel_name, "sparsek_fwd_wgmma_d128_m64_n64_w4_s4_gate_bf16");
     sparsek_kernel_source_free(s);
     /* sched=pingpong: a producer warpgroup beside the consumers, an mbarrier ring, named-barrier
-     * turns (two consumers only), setmaxnreg; its own kernel name. */
-    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong", "sm_90a", &s), SPARSEK_OK);
+     * turns (two consumers only), setmaxnreg; its own kernel name. persist=0: a CTA per tile. */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong persist=0", "sm_90a", &s), SPARSEK_OK);
     assert_string_equal(s->kernel_name, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp");
+    assert_string_equal(s->grid_rule, "hq cdiv(sq,128) b");
     assert_int_equal(s->block[0], 384);
     assert_non_null(strstr(s->source, "mbarrier.try_wait.parity"));
     assert_non_null(strstr(s->source, "named_barrier_sync(PP_BAR + cwg, 256)"));
@@ -1033,8 +1034,29 @@ static void test_generate_defaults(void **state) {
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=sync", "sm_90a", &sync), SPARSEK_OK);
     assert_int_equal(sync->block[0], 256);
     assert_null(strstr(sync->source, "mbarrier"));
-    assert_true(s->dynamic_smem == sync->dynamic_smem + 8 * (2 * 4 + 1)); /* the ring's mbarriers */
+    /* a TileInfo (48 bytes) and the mbarriers: the ring's and the Q tile's full and empty */
+    assert_true(s->dynamic_smem == sync->dynamic_smem + 48 + 8 * (2 * 4 + 2));
+    /* persist=1 (the default with pingpong): a CTA per SM at most walks the tiles, with two Q
+     * tiles (32 KB each at m=128 d=128), their row keys and thresholds (16 bytes a row), TileInfo
+     * and Q mbarriers */
+    sparsek_kernel_source *pers = NULL;
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong", "sm_90a", &pers), SPARSEK_OK);
+    assert_string_equal(pers->kernel_name, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist");
+    assert_non_null(strstr(pers->config, "persist=1"));
+    assert_string_equal(pers->grid_rule, "min(hq*cdiv(sq,128)*b,sms) 1 1");
+    assert_int_equal(pers->block[0], 384);
+    assert_true(pers->dynamic_smem == s->dynamic_smem + 128 * 128 * 2 + 128 * 16 + 48 + 8 * 2);
+    assert_non_null(strstr(pers->source, "t += t_step"));
+    sparsek_kernel_source_free(pers);
     sparsek_kernel_source_free(sync);
+    sparsek_kernel_source_free(s);
+    /* persist=1 is the pingpong schedule's; 5 stages do not fit beside two Q tiles at d=128 */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=sync persist=1", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "persist=1 needs sched=pingpong"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "persist=1 path=mma", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "stages=5", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "shared memory"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "stages=5 persist=0", "sm_90a", &s), SPARSEK_OK);
     sparsek_kernel_source_free(s);
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=pingpong m=64 d=64", "sm_90a", &s), SPARSEK_OK);
     assert_int_equal(s->block[0], 256);
@@ -1256,6 +1278,7 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_fwd", "weight=kv", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "d=64 dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=pingpong", "sm_90a");
+    compile_ok(rt, "sparsek_fwd", "sched=pingpong persist=0", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=sync", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=sync d=128 weight=hard dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_fwd", "sched=pingpong m=64 d=64 weight=kv dtype=fp16", "sm_90a");
