@@ -31,8 +31,8 @@ if has test; then
     | tee "$out/gpu_fmha_mma.log" | grep -vE "^ok " ; r=${PIPESTATUS[0]}
   echo "gpu_fmha (path=mma) exit $r"; [[ $r == 0 ]] || rc_all=1
   step "SASS of the wgmma kernels: HGMMA issued, no local-memory spills"
-  for cfg in "d=128 dtype=bf16 causal=1" "d=64 dtype=fp16 causal=0"; do
-    "$bin/sparsek-tune" gen fmha_fwd $cfg --arch sm_90a > "$out/k.cu" &&
+  for cfg in "fmha_fwd d=128 dtype=bf16 causal=1" "fmha_fwd d=64 dtype=fp16 causal=0" "sparsek_fwd d=128 dtype=bf16" "sparsek_fwd d=64 dtype=fp16"; do
+    "$bin/sparsek-tune" gen $cfg --arch sm_90a > "$out/k.cu" &&
       nvcc -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cubin -o "$out/k.cubin" "$out/k.cu" &&
       cuobjdump --dump-sass "$out/k.cubin" > "$out/k.sass" &&
       echo "sass $cfg: HGMMA $(grep -c HGMMA "$out/k.sass"), LDL/STL $(grep -cE '\b(LDL|STL)\b' "$out/k.sass")" \
@@ -147,6 +147,8 @@ if has sparse-test; then
   sparse_check gpu_sparsek_mma " (path=mma)" 300 --shapes "${SPARSE_MMA_SHAPES:-20}" --seed 11 --tiles path=mma
   step "gpu_sparsek --tiles sched=sync: the wgmma kernel's other schedule (the default at d=128 is pingpong)"
   sparse_check gpu_sparsek_sync " (sched=sync)" 300 --shapes "${SPARSE_SYNC_SHAPES:-20}" --seed 12 --tiles sched=sync
+  step "gpu_sparsek --tiles persist=0: the pingpong kernel with a CTA per tile (the default walks the tiles persistently)"
+  sparse_check gpu_sparsek_persist0 " (persist=0)" 300 --shapes "${SPARSE_PERSIST0_SHAPES:-12}" --seed 15 --d 128 --tiles persist=0
   step "gpu_sparsek with SPARSEK_SELECT_ANCHOR_MIN=600: the anchored selection on small shapes too"
   SPARSEK_SELECT_ANCHOR_MIN=600 sparse_check gpu_sparsek_anchored " (anchored selection)" 300 \
     --shapes "${SPARSE_ANCHOR_SHAPES:-30}" --seed 14 --max-s 3000
@@ -192,7 +194,7 @@ fi
 echo "== summary"
 cat "$out/checks.txt" 2>/dev/null
 grep -E "correctness:|second process|reload from cache" "$out/gpu_fmha.log" "$out/gpu_fmha_mma.log" 2>/dev/null
-grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_sync.log" \
+grep -E "sparse correctness" "$out/gpu_sparsek.log" "$out/gpu_sparsek_mma.log" "$out/gpu_sparsek_sync.log" "$out/gpu_sparsek_persist0.log" \
   "$out/gpu_sparsek_anchored.log" "$out/gpu_sparsek_state.log" 2>/dev/null
 grep -E "^(prefill|decode|bar:) " "$out/bench_sparsek.log" 2>/dev/null
 cat "$out/bench_sparsek_mma.log" "$out/bench_sparsek_tiles.log" 2>/dev/null
