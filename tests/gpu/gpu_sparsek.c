@@ -497,6 +497,10 @@ int main(int argc, char **argv) {
         /* chunked prefill (Sq < Sk) and Sq > Sk */
         {1, 300, 2000, 8, 2, 128, 128, 64, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {1, 90, 50, 4, 2, 64, 8, 4, SPARSEK_WEIGHT_HARD, SPARSEK_FP16, 0, 1},
+        /* Sq - Sk >= 128 at d=128: whole 128-row tiles before the first key (no key block at all),
+         * which the persistent pingpong kernel walks like the others */
+        {1, 400, 100, 4, 1, 128, 16, 8, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {2, 333, 64, 8, 2, 128, 8, 40, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1},
         /* long: the benchmark's shape family at S = 8k and 32k (sampled rows) */
         {1, 8192, 8192, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
         {1, 32768, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
