@@ -113,7 +113,7 @@ static CUresult f_launch(const CUlaunchConfig *cfg, CUfunction f, void **args, v
     const fmha_params *p = (const fmha_params *)args[0];
     const char *fault = getenv("FAKE_FAULT");
     if (fault && *fault && strstr(name, fault)) faulted = 1;
-    const char *log = getenv("FAKE_LAUNCH_LOG");   /* one line per launch: kernel, then "pdl" if dependent */
+    const char *log = getenv("FAKE_LAUNCH_LOG");   /* one line per launch: kernel, grid, then "pdl" if dependent */
     if (log && *log) {
         FILE *lf = fopen(log, "a");
         if (lf) {
@@ -121,7 +121,7 @@ static CUresult f_launch(const CUlaunchConfig *cfg, CUfunction f, void **args, v
             for (unsigned i = 0; i < cfg->numAttrs; i++)
                 pdl |= cfg->attrs[i].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION &&
                        cfg->attrs[i].value.programmaticStreamSerializationAllowed;
-            fprintf(lf, "%s%s\n", name, pdl ? " pdl" : "");
+            fprintf(lf, "%s grid=%u,%u,%u%s\n", name, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, pdl ? " pdl" : "");
             fclose(lf);
         }
     }

@@ -971,6 +971,71 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     free(dir);
 }
 
+/* The grid of the call's sparsek_fwd launch (the last one in the pretend driver's log), as
+ * "name x,y,z". */
+static void prefill_launch(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch, size_t bytes,
+                           const char *tiles, const char *dir, char *out, size_t cap) {
+    char log[4096];
+    snprintf(log, sizeof log, "%s/launches.txt", dir);
+    remove(log);
+    setenv("FAKE_LAUNCH_LOG", log, 1);
+    const sparsek_status st = sparsek_sparse_attention_forward_with(rt, sp, scratch, bytes, tiles, NULL);
+    unsetenv("FAKE_LAUNCH_LOG");
+    if (st) fail_msg("%s: %s", tiles ? tiles : "(default tiles)", sparsek_last_error(rt));
+    char *text = skt_read_file(log, NULL);
+    assert_non_null(text);
+    out[0] = 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        char name[160];
+        unsigned x, y, z;
+        if (strstr(l, "sparsek_fwd") && sscanf(l, "%159s grid=%u,%u,%u", name, &x, &y, &z) == 4)
+            snprintf(out, cap, "%s %u,%u,%u", name, x, y, z);
+    }
+    free(text);
+}
+
+/* Prefill on the pretend GPU (sm_90a, 132 SMs): at d=128 the persistent pingpong kernel, one CTA
+ * per SM at most, one per tile where there are fewer tiles; persist=0 and the sync schedule
+ * (d=64) launch a CTA per (head, query tile, batch). */
+static void test_prefill_grid_on_pretend_gpu(void **state) {
+    (void)state;
+    const char *lib = fake_gpu();
+    if (!lib) skip();
+    char *dir = skt_tmpdir("pgrid");
+    sparsek_runtime *rt = pretend_runtime(lib, dir, 0);
+    sparsek_sparse_attention_params sp;
+    decode_params(&sp);
+    sparsek_attention_params *p = &sp.base;
+    p->batch = 2; p->seqlen_q = p->seqlen_k = 3000; p->head_dim = 128;   /* 8 heads x 24 query tiles x 2 */
+    sparsek_attention_params_set_layout(p, 0);
+    sp.score_stride[0] = 2 * 3000; sp.score_stride[1] = 3000;
+    sparsek_sparse_scratch_layout L;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    assert_int_equal(L.decode, 0);
+    void *host = aligned_alloc(256, (L.bytes + 255) / 256 * 256);   /* the pretend driver's memsets write it */
+    assert_non_null(host);
+    char got[256];
+    prefill_launch(rt, &sp, host, L.bytes, NULL, dir, got, sizeof got);
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist 132,1,1");
+    prefill_launch(rt, &sp, host, L.bytes, "persist=0", dir, got, sizeof got);
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp 8,24,2");
+    p->seqlen_q = 1000;   /* a chunk of 1000 rows: 8 x 8 x 2 = 128 tiles, fewer than the SMs */
+    sparsek_attention_params_set_layout(p, 0);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    prefill_launch(rt, &sp, host, L.bytes, NULL, dir, got, sizeof got);
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist 128,1,1");
+    p->head_dim = 64;
+    sparsek_attention_params_set_layout(p, 0);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
+    prefill_launch(rt, &sp, host, L.bytes, NULL, dir, got, sizeof got);
+    assert_string_equal(got, "sparsek_fwd_wgmma_d64_m128_n64_w8_s4_gate_bf16 8,8,2");
+    free(host);
+    sparsek_runtime_destroy(rt);
+    unsetenv("SPARSEK_CUDA_LIBRARY");
+    skt_rmtree(dir);
+    free(dir);
+}
+
 /* Shared memory beyond 48 KB per CTA, static and dynamic together, needs the kernel's opt-in to
  * its dynamic size even where the dynamic part alone is below 48 KB (the decode kernel here:
  * 25088 dynamic bytes, plus 30000 static on the pretend GPU); more than the device allows is
@@ -1050,6 +1115,7 @@ int main(void) {
         cmocka_unit_test(test_cli),           cmocka_unit_test(test_cli_on_pretend_gpu),
         cmocka_unit_test(test_first_run_on_pretend_gpu), cmocka_unit_test(test_shape_hint_on_pretend_gpu),
         cmocka_unit_test(test_stale_pretuned_recompiled), cmocka_unit_test(test_decode_tiles_on_pretend_gpu),
+        cmocka_unit_test(test_prefill_grid_on_pretend_gpu),
         cmocka_unit_test(test_static_smem_on_pretend_gpu),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
