@@ -177,6 +177,10 @@ static int env_min_prefix(const char *name, int dflt) {
 }
 /* The shortest longest-tile-prefix that takes the split selection. */
 static int split_min_prefix(void) { return env_min_prefix("SPARSEK_SELECT_SPLIT_MIN", SK_SPLIT_SEL_MIN_PREFIX); }
+/* Prefill takes 256-row selection tiles when Sk is above this ($SPARSEK_SELECT_LONG: a knob for
+ * measuring the tile height at shorter S, e.g. S=8192, where the selection is 19% of a k=1024
+ * call; and for reaching 256-row tiles with small shapes). */
+static int long_sk(void) { return env_min_prefix("SPARSEK_SELECT_LONG", SK_LONG); }
 
 /* The candidate prefix of selection tile `tile`'s first row, [0, n) (tile_prefix of
  * templates/sparsek_select_params.cut). */
@@ -236,7 +240,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     pl->window = sp->window < sk ? sp->window : sk;  /* w >= Sk: every window starts at key 0 */
     const long long prefill_ctas = (long long)p->batch * p->heads_q * cdiv(sq, SK_SEL_ROWS);
     L->decode = sq <= SK_DECODE_MAX_SQ || (sq <= SK_SEL_ROWS && prefill_ctas < SK_SPLIT_MIN_CTAS);
-    L->tile_rows = !L->decode && sk > SK_LONG ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
+    L->tile_rows = !L->decode && sk > long_sk() ? SK_SEL_ROWS_LONG : SK_SEL_ROWS;
     L->ntiles = cdiv(sq, L->tile_rows);
     L->tile_cap = (pl->topk + L->tile_rows + 127) / 128 * 128;
     plan_select_split(p, pl->topk, pl->window, L);

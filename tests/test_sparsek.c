@@ -817,6 +817,21 @@ static void test_scratch_layout(void **state) {
     assert_int_equal(L.tile_rows, 128);
     assert_int_equal(L.ntiles, 3);
     assert_int_equal(L.tile_cap, 256); /* k + 128 rounded up to 128 */
+    /* $SPARSEK_SELECT_LONG: 256-row selection tiles above that Sk (16384 when unset; not a
+     * number or below 1: unset) */
+    setenv("SPARSEK_SELECT_LONG", "299", 1);
+    sparsek_sparse_scratch_layout L2;
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L2), SPARSEK_OK);
+    assert_int_equal(L2.tile_rows, 256);
+    assert_int_equal(L2.ntiles, 2);
+    assert_int_equal(L2.tile_cap, 384);   /* k + 256 rounded up to 128 */
+    setenv("SPARSEK_SELECT_LONG", "300", 1);   /* Sk = 300 is not above it */
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L2), SPARSEK_OK);
+    assert_int_equal(L2.tile_rows, 128);
+    setenv("SPARSEK_SELECT_LONG", "abc", 1);
+    assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &p, &L2), SPARSEK_OK);
+    assert_int_equal(L2.tile_rows, 128);
+    unsetenv("SPARSEK_SELECT_LONG");
     assert_int_equal(L.decode, 0);
     assert_int_equal(L.nsplit, 0);
     assert_true(L.rows_offset == 0);

@@ -14,6 +14,7 @@ chk() { local bin=$1 log=$2 lim=$3; shift 3; timeout $lim $bin/gpu_sparsek "$@" 
 chk devbin c-default 200 --shapes 16 --seed 51          # the fixed cases include the two zero-block ones
 chk devbin c-persist0 100 --shapes 4 --seed 52 --d 128 --tiles persist=0
 chk devbin-skip c-skip 200 --shapes 16 --seed 53
+SPARSEK_SELECT_LONG=1000 chk devbin c-long 150 --shapes 8 --seed 54 --max-s 4000   # 256-row tiles on short shapes
 for bin in devbin devbin-skip; do for tool in synccheck racecheck; do
   timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 $bin/gpu_sparsek --shapes 2 --max-s 500 --seed 9 --d 128 \
     --cache "$SPARSEK_CACHE_DIR" > $OUT/san-$bin-$tool.log 2>&1
@@ -23,6 +24,11 @@ pack
 SH='8192,1024,256;32768,1024,256;8192,2048,512;32768,2048,512'
 bench() { PYTHONUNBUFFERED=1 timeout 60 python3 tests/gpu/bench_sparsek.py --lib $1/libsparsek.so --no-peers --prefill "$SH" 2>&1 | grep -E "^prefill" | sed "s|^|[$1] |" | tee -a $OUT/ab98.log; }
 for round in 1 2; do bench devbin; bench devbin-skip; done
+# 256-row selection tiles at S=8192 too (the selection is 19% of the k=1024 call there; half the
+# tiles, at up to 128 more gathered keys for a tile's second CTA)
+for round in 1 2; do
+  SPARSEK_SELECT_LONG=4096 bench devbin | sed 's/^\[devbin\]/[long4096]/'; bench devbin
+done
 pack
 PYTHONUNBUFFERED=1 timeout 240 python3 tests/gpu/bench_sparsek.py --lib devbin/libsparsek.so --json "$OUT/bench_sparsek.json" 2>&1 \
   | grep -vE "Deprecation|create_block_mask" | tee "$OUT/bench98.log" | grep -E "^(prefill|decode|bar)"
