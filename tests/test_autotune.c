@@ -888,11 +888,10 @@ static void test_stale_pretuned_recompiled(void **state) {
     }
 }
 
-/* Runs one SparseK call on the pretend GPU with its launch log and writes the kernels it
- * launched in order as short names ("select", "hist", "compact", "finish", "decode",
- * "combine"), each with "+" if it was launched as a programmatic dependent. */
-static void launch_sequence(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
-                            size_t bytes, const char *tiles, const char *dir, char *seq, size_t cap) {
+/* Runs one SparseK call on the pretend GPU with its launch log and returns the log (a line per
+ * launch: kernel, "grid=x,y,z", then " pdl" if it was a programmatic dependent; free it). */
+static char *launch_log(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch, size_t bytes,
+                        const char *tiles, const char *dir) {
     char log[4096];
     snprintf(log, sizeof log, "%s/launches.txt", dir);
     remove(log);
@@ -900,9 +899,16 @@ static void launch_sequence(sparsek_runtime *rt, const sparsek_sparse_attention_
     const sparsek_status st = sparsek_sparse_attention_forward_with(rt, sp, scratch, bytes, tiles, NULL);
     unsetenv("FAKE_LAUNCH_LOG");
     if (st) fail_msg("%s: %s", tiles ? tiles : "(default tiles)", sparsek_last_error(rt));
-    size_t n = 0;
-    char *text = skt_read_file(log, &n);
+    char *text = skt_read_file(log, NULL);
     assert_non_null(text);
+    return text;
+}
+
+/* The kernels one call launched, in order, as short names ("select", "hist", "compact",
+ * "finish", "decode", "combine"), each with "+" if it was launched as a programmatic dependent. */
+static void launch_sequence(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch,
+                            size_t bytes, const char *tiles, const char *dir, char *seq, size_t cap) {
+    char *text = launch_log(rt, sp, scratch, bytes, tiles, dir);
     static const char *const kinds[] = {"_hist_", "_compact_", "_finish_", "sparsek_decode_combine", "sparsek_decode",
                                         "sparsek_select"};
     static const char *const names[] = {"hist", "compact", "finish", "combine", "decode", "select"};
@@ -971,19 +977,10 @@ static void test_decode_tiles_on_pretend_gpu(void **state) {
     free(dir);
 }
 
-/* The grid of the call's sparsek_fwd launch (the last one in the pretend driver's log), as
- * "name x,y,z". */
+/* The grid of the call's sparsek_fwd launch (the last one in the launch log), as "name x,y,z". */
 static void prefill_launch(sparsek_runtime *rt, const sparsek_sparse_attention_params *sp, void *scratch, size_t bytes,
                            const char *tiles, const char *dir, char *out, size_t cap) {
-    char log[4096];
-    snprintf(log, sizeof log, "%s/launches.txt", dir);
-    remove(log);
-    setenv("FAKE_LAUNCH_LOG", log, 1);
-    const sparsek_status st = sparsek_sparse_attention_forward_with(rt, sp, scratch, bytes, tiles, NULL);
-    unsetenv("FAKE_LAUNCH_LOG");
-    if (st) fail_msg("%s: %s", tiles ? tiles : "(default tiles)", sparsek_last_error(rt));
-    char *text = skt_read_file(log, NULL);
-    assert_non_null(text);
+    char *text = launch_log(rt, sp, scratch, bytes, tiles, dir);
     out[0] = 0;
     for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
         char name[160];
