@@ -541,8 +541,11 @@ static sparsek_status run(sparsek_runtime *rt, const sparsek_sparse_attention_pa
     char config[256], tiles[64] = "";
     if (L->decode) snprintf(tiles, sizeof tiles, "m=%d n=%d", decode_m(p), SK_DECODE_N);
     const char *keys = tile_config && *tile_config ? tile_config : tiles;
-    const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s", p->head_dim, dtype_name(p->dtype),
-                           weight_name(sp->weight), *keys ? " " : "", keys);
+    /* prefill: the group too (sparsek_fwd pack=auto puts a KV group's query heads in one tile) */
+    char group[24] = "";
+    if (!L->decode) snprintf(group, sizeof group, " group=%d", kp.group);
+    const int w = snprintf(config, sizeof config, "d=%d dtype=%s weight=%s%s%s%s", p->head_dim, dtype_name(p->dtype),
+                           weight_name(sp->weight), group, *keys ? " " : "", keys);
     if (w < 0 || (size_t)w >= sizeof config)
         return sk_fail(err, SPARSEK_INVALID_ARGUMENT, "tile_config does not fit in %zu bytes", sizeof config);
     const sk_kernel *k = NULL;

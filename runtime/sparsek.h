@@ -399,7 +399,10 @@ SPARSEK_API sparsek_status sparsek_sparse_attention_forward(sparsek_runtime *rt,
 /* As sparsek_sparse_attention_forward, with tile keys of your choice for the attention kernel
  * the call runs: prefill calls take keys of the sparsek_fwd family (e.g. "path=mma" or
  * "n=128 stages=3"), decode calls (sparsek_sparse_scratch_layout.decode) keys of the
- * sparsek_decode family ("m=64 n=32 stages=4"); NULL or "": the default choice. For benchmarks,
+ * sparsek_decode family ("m=64 n=32 stages=4"); NULL or "": the default choice. Prefill passes
+ * the problem's group (heads_q / heads_kv) as the sparsek_fwd key `group` itself, so tile keys
+ * must not name it (a duplicate key is SPARSEK_INVALID_ARGUMENT); "pack=1" keeps one query head
+ * per tile. For benchmarks,
  * the tuner and checking one kernel path on a device whose default is another. */
 SPARSEK_API sparsek_status sparsek_sparse_attention_forward_with(sparsek_runtime *rt,
                                                                  const sparsek_sparse_attention_params *p,

@@ -99,6 +99,7 @@ function attn.render_sm90(cfg, arch, name)
   local m = tonumber(cfg.m)
   env.arch, env.d, env.n, env.wgs, env.stages = arch, tonumber(cfg.d), tonumber(cfg.n), m // 64, tonumber(cfg.stages)
   env.weight, env.pingpong, env.persist = cfg.weight, cfg.sched == "pingpong", cfg.persist == "1"
+  env.pack = tonumber(cfg.pack or "1")
   env.kernel_name = name
   params(env)
   env.softmax = template.render("templates/fmha_softmax.cut", env)

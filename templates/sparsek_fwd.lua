@@ -30,6 +30,13 @@ for _, k in ipairs({
     doc = "wgmma schedule: sync = every warpgroup loads, one barrier per key block; pingpong = a producer warpgroup loads, two consumers take turns (auto: pingpong at d=128 with m=128, else sync)" },
   { name = "persist", default = "auto", values = { "auto", "0", "1" },
     doc = "sched=pingpong: 1 = one persistent CTA per SM walks the tiles (a tile's set-up and epilogue overlap other tiles' key blocks), 0 = one CTA per tile (auto: 1 with pingpong)" },
+  { name = "group",  default = "1", check = function(v)
+      local g = tonumber(v)
+      if not g or g ~= math.floor(g) or g < 1 or g > 1024 then return "group must be an integer in 1..1024" end
+    end,
+    doc = "the problem's query heads per KV head (Hq / Hkv; the runtime passes it): what pack=auto can pack" },
+  { name = "pack",   default = "auto", values = { "auto", "1", "2", "4", "8" },
+    doc = "sched=pingpong: query heads of one KV group per tile, m/pack positions each, sharing the tile's gathered keys and K/V copies (auto: the largest of 8, 4, 2 that divides group, else 1)" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -76,10 +83,26 @@ function family.resolve(cfg, arch)
     if cfg[k] == "auto" then cfg[k] = v end
   end
   if cfg.persist == "auto" then cfg.persist = cfg.sched == "pingpong" and "1" or "0" end
+  if cfg.pack == "auto" then
+    cfg.pack = "1"
+    local g = tonumber(cfg.group)
+    if cfg.sched == "pingpong" then
+      for _, pk in ipairs({ 8, 4, 2 }) do
+        if g % pk == 0 and tonumber(cfg.m) // pk >= 16 then cfg.pack = tostring(pk) break end
+      end
+    end
+  end
 end
 
 function family.validate(cfg, arch)
   if cfg.persist == "1" and cfg.sched ~= "pingpong" then return "persist=1 needs sched=pingpong" end
+  if cfg.pack ~= "1" and cfg.sched ~= "pingpong" then return "pack=" .. cfg.pack .. " needs sched=pingpong" end
+  if tonumber(cfg.m) // tonumber(cfg.pack) < 16 then
+    return ("pack=%s leaves m=%s fewer than 16 positions per head"):format(cfg.pack, cfg.m)
+  end
+  if tonumber(cfg.group) % tonumber(cfg.pack) ~= 0 then
+    return ("pack=%s needs a group (Hq / Hkv) that it divides, not %s"):format(cfg.pack, cfg.group)
+  end
   if cfg.path == "wgmma" then return attn.validate_sm90(cfg, arch) end
   if cfg.sched ~= "sync" then return "sched=pingpong needs path=wgmma" end
   if tonumber(cfg.stages) > 3 then return "path=mma takes stages 2 or 3" end
@@ -88,13 +111,18 @@ end
 
 function family.generate(cfg, arch, ctx)
   local persist = cfg.persist == "1"
-  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
-                                                                      cfg.stages, cfg.weight, cfg.dtype,
-                                                                      cfg.sched == "pingpong" and "_pp" or "",
-                                                                      persist and "_persist" or "")
+  local pack, m = tonumber(cfg.pack), tonumber(cfg.m)
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                        cfg.stages, cfg.weight, cfg.dtype,
+                                                                        cfg.sched == "pingpong" and "_pp" or "",
+                                                                        persist and "_persist" or "",
+                                                                        pack > 1 and "_pk" .. pack or "")
   local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
-  -- persist: a CTA per SM at most (sms: the device's), numbering the tiles as the kernel's Tile does
-  r.grid = persist and ("min(hq*cdiv(sq,%s)*b,sms) 1 1"):format(cfg.m) or ("hq cdiv(sq,%s) b"):format(cfg.m)
+  -- Tiles: (Hq / pack head groups, query tiles of m / pack positions, B), numbered as the kernel's
+  -- Tile does; persist: a CTA per SM at most (sms: the device's).
+  local heads = pack > 1 and ("hq/%d"):format(pack) or "hq"
+  r.grid = persist and ("min(%s*cdiv(sq,%d)*b,sms) 1 1"):format(heads, m // pack)
+           or ("%s cdiv(sq,%d) b"):format(heads, m // pack)
   return r
 end
 

@@ -992,8 +992,9 @@ static void prefill_launch(sparsek_runtime *rt, const sparsek_sparse_attention_p
 }
 
 /* Prefill on the pretend GPU (sm_90a, 132 SMs): at d=128 the persistent pingpong kernel, one CTA
- * per SM at most, one per tile where there are fewer tiles; persist=0 and the sync schedule
- * (d=64) launch a CTA per (head, query tile, batch). */
+ * per SM at most, one per tile where there are fewer tiles, with a KV group's heads packed in a
+ * tile (pack=auto); persist=0 and the sync schedule (d=64) launch a CTA per tile: (head or head
+ * group, query tile, batch). */
 static void test_prefill_grid_on_pretend_gpu(void **state) {
     (void)state;
     const char *lib = fake_gpu();
@@ -1003,7 +1004,8 @@ static void test_prefill_grid_on_pretend_gpu(void **state) {
     sparsek_sparse_attention_params sp;
     decode_params(&sp);
     sparsek_attention_params *p = &sp.base;
-    p->batch = 2; p->seqlen_q = p->seqlen_k = 3000; p->head_dim = 128;   /* 8 heads x 24 query tiles x 2 */
+    /* Hq 8, Hkv 2: pack=4 puts a group's 4 heads in a tile of 32 positions, 2 x 94 x 2 tiles */
+    p->batch = 2; p->seqlen_q = p->seqlen_k = 3000; p->head_dim = 128;
     sparsek_attention_params_set_layout(p, 0);
     sp.score_stride[0] = 2 * 3000; sp.score_stride[1] = 3000;
     sparsek_sparse_scratch_layout L;
@@ -1013,14 +1015,22 @@ static void test_prefill_grid_on_pretend_gpu(void **state) {
     assert_non_null(host);
     char got[256];
     prefill_launch(rt, &sp, host, L.bytes, NULL, dir, got, sizeof got);
-    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist 132,1,1");
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist_pk4 132,1,1");
     prefill_launch(rt, &sp, host, L.bytes, "persist=0", dir, got, sizeof got);
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_pk4 2,94,2");
+    prefill_launch(rt, &sp, host, L.bytes, "persist=0 pack=1", dir, got, sizeof got);   /* 8 heads x 24 x 2 */
     assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp 8,24,2");
-    p->seqlen_q = 1000;   /* a chunk of 1000 rows: 8 x 8 x 2 = 128 tiles, fewer than the SMs */
+    prefill_launch(rt, &sp, host, L.bytes, "pack=2", dir, got, sizeof got);   /* 4 x 47 x 2 tiles */
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist_pk2 132,1,1");
+    /* the runtime names the group itself: a tile key naming it too is refused */
+    assert_int_equal(sparsek_sparse_attention_forward_with(rt, &sp, host, L.bytes, "group=4", NULL),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "duplicate key 'group'"));
+    p->seqlen_q = 1000;   /* a chunk of 1000 rows: 2 x 32 x 2 = 128 tiles, fewer than the SMs */
     sparsek_attention_params_set_layout(p, 0);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);
     prefill_launch(rt, &sp, host, L.bytes, NULL, dir, got, sizeof got);
-    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist 128,1,1");
+    assert_string_equal(got, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist_pk4 128,1,1");
     p->head_dim = 64;
     sparsek_attention_params_set_layout(p, 0);
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, &sp, &L), SPARSEK_OK);

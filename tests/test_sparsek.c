@@ -1065,6 +1065,35 @@ static void test_generate_defaults(void **state) {
     sparsek_kernel_source_free(pers);
     sparsek_kernel_source_free(sync);
     sparsek_kernel_source_free(s);
+    /* pack=auto with the runtime's group: the largest of 8, 4, 2 dividing it, the tiles' positions
+     * m / pack (the grid: Hq / pack head groups); the sync schedule and the mma path take 1 */
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=4", "sm_90a", &s), SPARSEK_OK);
+    assert_string_equal(s->kernel_name, "sparsek_fwd_wgmma_d128_m128_n64_w8_s4_gate_bf16_pp_persist_pk4");
+    assert_string_equal(s->grid_rule, "min(hq/4*cdiv(sq,32)*b,sms) 1 1");
+    assert_non_null(strstr(s->source, "constexpr int PACK       = 4;"));
+    sparsek_kernel_source_free(s);
+    const char *packs[][2] = {{"group=8 persist=0", "hq/8 cdiv(sq,16) b"}, {"group=6", "min(hq/2*cdiv(sq,64)*b,sms) 1 1"},
+                              {"group=3", "min(hq*cdiv(sq,128)*b,sms) 1 1"}, {"group=4 pack=1 persist=0", "hq cdiv(sq,128) b"},
+                              {"group=16 sched=pingpong m=64", "min(hq/4*cdiv(sq,16)*b,sms) 1 1"},
+                              {"group=4 sched=sync", "hq cdiv(sq,128) b"}};
+    for (size_t i = 0; i < sizeof packs / sizeof packs[0]; i++) {
+        assert_int_equal(sparsek_generate(rt, "sparsek_fwd", packs[i][0], "sm_90a", &s), SPARSEK_OK);
+        if (strcmp(s->grid_rule, packs[i][1])) fail_msg("'%s': grid %s, not %s", packs[i][0], s->grid_rule, packs[i][1]);
+        sparsek_kernel_source_free(s);
+    }
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=4", "sm_80", &s), SPARSEK_OK);
+    assert_non_null(strstr(s->config, "pack=1"));
+    sparsek_kernel_source_free(s);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=4 pack=8", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "pack=8 needs a group (Hq / Hkv) that it divides, not 4"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=4 pack=2 sched=sync", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "pack=2 needs sched=pingpong"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=8 pack=8 sched=pingpong m=64", "sm_90a", &s),
+                     SPARSEK_INVALID_ARGUMENT);
+    assert_non_null(strstr(sparsek_last_error(rt), "fewer than 16 positions"));
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=0", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
+    assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "group=2.5", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     /* persist=1 is the pingpong schedule's; 5 stages do not fit beside two Q tiles at d=128 */
     assert_int_equal(sparsek_generate(rt, "sparsek_fwd", "sched=sync persist=1", "sm_90a", &s), SPARSEK_INVALID_ARGUMENT);
     assert_non_null(strstr(sparsek_last_error(rt), "persist=1 needs sched=pingpong"));
@@ -1317,11 +1346,12 @@ static void test_nvrtc_compile(void **state) {
     compile_ok(rt, "sparsek_fwd", "d=256 weight=hard", "sm_90a");
     compile_ok(rt, "sparsek_decode", "m=64 weight=kv dtype=fp16", "sm_90a");
     compile_ok(rt, "sparsek_decode", "d=256 n=32 m=32 weight=hard", "sm_90a");
-    /* The prefill kernels the runtime picks on sm_90a, and both schedules and persist values.
-     * (sched=pingpong m=64, not a default, does get C7520: its one consumer's index is not a
-     * value ptxas sees as warp-uniform; docs/runs/2026-12-07-s12/exp-band-skip.patch fixes it.) */
+    /* The prefill kernels the runtime picks on sm_90a (a KV group's heads packed: group 2, 4, 8),
+     * both schedules and persist values, and pingpong with one consumer (m=64). */
     const char *prefill[] = {"", "weight=hard dtype=fp16", "weight=kv", "d=64 dtype=fp16", "d=64 weight=kv",
-                             "sched=pingpong persist=0", "sched=sync", "sched=sync weight=hard dtype=fp16"};
+                             "sched=pingpong persist=0", "sched=sync", "sched=sync weight=hard dtype=fp16",
+                             "group=4", "group=8 weight=kv dtype=fp16", "group=2 weight=hard", "group=4 persist=0",
+                             "sched=pingpong m=64"};
     for (size_t i = 0; i < sizeof prefill / sizeof prefill[0]; i++) compile_wgmma_unserialized(rt, "sparsek_fwd", prefill[i]);
     sparsek_runtime_destroy(rt);
 }

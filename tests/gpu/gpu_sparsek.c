@@ -501,6 +501,11 @@ int main(int argc, char **argv) {
          * which the persistent pingpong kernel walks like the others */
         {1, 400, 100, 4, 1, 128, 16, 8, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
         {2, 333, 64, 8, 2, 128, 8, 40, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 0, 1},
+        /* d=128 groups the random cases do not draw: 2 (pack=2), 6 (pack=2, three head pairs a
+         * group), 16 (pack=8, two head groups of 8 per KV head) */
+        {1, 777, 777, 6, 3, 128, 100, 50, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
+        {1, 1500, 1500, 12, 2, 128, 200, 64, SPARSEK_WEIGHT_KV, SPARSEK_FP16, 1, 1},
+        {2, 523, 600, 16, 1, 128, 64, 33, SPARSEK_WEIGHT_HARD, SPARSEK_BF16, 0, 0},
         /* long: the benchmark's shape family at S = 8k and 32k (sampled rows) */
         {1, 8192, 8192, 4, 1, 128, 1024, 256, SPARSEK_WEIGHT_GATE, SPARSEK_FP16, 0, 0},
         {1, 32768, 32768, 4, 1, 128, 2048, 512, SPARSEK_WEIGHT_GATE, SPARSEK_BF16, 0, 0},
