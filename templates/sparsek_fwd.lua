@@ -37,6 +37,12 @@ for _, k in ipairs({
     doc = "the problem's query heads per KV head (Hq / Hkv; the runtime passes it): what pack=auto can pack" },
   { name = "pack",   default = "auto", values = { "auto", "1", "2", "4", "8" },
     doc = "sched=pingpong: query heads of one KV group per tile, m/pack positions each, sharing the tile's gathered keys and K/V copies (auto: the largest of 8, 4, 2 that divides group, else 1)" },
+  { name = "join",   default = "auto", values = { "auto", "0", "1" },
+    doc = "path=wgmma: 1 = the window band continues in the last gathered key block, so a tile walks ceil((gathered + band) / n) blocks; 0 = the band starts a block of its own (auto: 1 on wgmma, 0 on mma)" },
+  { name = "prune",  default = "auto", values = { "auto", "0", "1" },
+    doc = "sched=pingpong: 1 = the producer drops the gathered keys no row of the tile selects before it walks them (auto: 0; run 101: 1 was 11-18% slower, its pass delays each tile's first block)" },
+  { name = "ahead",  default = "auto", values = { "auto", "1", "2" },
+    doc = "sched=pingpong: key blocks ahead of its copies the producer reads the key indices of (auto: 1; run 101: 2, with setmaxnreg 120/192, was slower)" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -83,6 +89,9 @@ function family.resolve(cfg, arch)
     if cfg[k] == "auto" then cfg[k] = v end
   end
   if cfg.persist == "auto" then cfg.persist = cfg.sched == "pingpong" and "1" or "0" end
+  if cfg.ahead == "auto" then cfg.ahead = "1" end
+  if cfg.prune == "auto" then cfg.prune = "0" end
+  if cfg.join == "auto" then cfg.join = cfg.path == "wgmma" and "1" or "0" end
   if cfg.pack == "auto" then
     cfg.pack = "1"
     local g = tonumber(cfg.group)
@@ -96,6 +105,8 @@ end
 
 function family.validate(cfg, arch)
   if cfg.persist == "1" and cfg.sched ~= "pingpong" then return "persist=1 needs sched=pingpong" end
+  if cfg.prune == "1" and cfg.sched ~= "pingpong" then return "prune=1 needs sched=pingpong" end
+  if cfg.ahead ~= "1" and cfg.sched ~= "pingpong" then return "ahead=" .. cfg.ahead .. " needs sched=pingpong" end
   if cfg.pack ~= "1" and cfg.sched ~= "pingpong" then return "pack=" .. cfg.pack .. " needs sched=pingpong" end
   if tonumber(cfg.m) // tonumber(cfg.pack) < 16 then
     return ("pack=%s leaves m=%s fewer than 16 positions per head"):format(cfg.pack, cfg.m)
@@ -104,6 +115,7 @@ function family.validate(cfg, arch)
     return ("pack=%s needs a group (Hq / Hkv) that it divides, not %s"):format(cfg.pack, cfg.group)
   end
   if cfg.path == "wgmma" then return attn.validate_sm90(cfg, arch) end
+  if cfg.join == "1" then return "join=1 needs path=wgmma" end
   if cfg.sched ~= "sync" then return "sched=pingpong needs path=wgmma" end
   if tonumber(cfg.stages) > 3 then return "path=mma takes stages 2 or 3" end
   return attn.validate(cfg, arch)
@@ -112,11 +124,16 @@ end
 function family.generate(cfg, arch, ctx)
   local persist = cfg.persist == "1"
   local pack, m = tonumber(cfg.pack), tonumber(cfg.m)
-  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
-                                                                        cfg.stages, cfg.weight, cfg.dtype,
-                                                                        cfg.sched == "pingpong" and "_pp" or "",
-                                                                        persist and "_persist" or "",
-                                                                        pack > 1 and "_pk" .. pack or "")
+  -- (join=0 on wgmma, the band in blocks of its own: "_bandapart")
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                          cfg.stages, cfg.weight, cfg.dtype,
+                                                                          cfg.sched == "pingpong" and "_pp" or "",
+                                                                          persist and "_persist" or "",
+                                                                          pack > 1 and "_pk" .. pack or "",
+                                                                          (cfg.path == "wgmma" and cfg.join == "0")
+                                                                          and "_bandapart" or "")
+  if cfg.prune == "1" then name = name .. "_prune" end
+  if cfg.ahead ~= "1" then name = name .. "_ahead" .. cfg.ahead end
   local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
   -- Tiles: (Hq / pack head groups, query tiles of m / pack positions, B), numbered as the kernel's
   -- Tile does; persist: a CTA per SM at most (sms: the device's).
