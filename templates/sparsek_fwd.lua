@@ -124,16 +124,18 @@ end
 function family.generate(cfg, arch, ctx)
   local persist = cfg.persist == "1"
   local pack, m = tonumber(cfg.pack), tonumber(cfg.m)
-  -- (join=0 on wgmma, the band in blocks of its own: "_bandapart")
-  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s%s%s%s%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
-                                                                          cfg.stages, cfg.weight, cfg.dtype,
-                                                                          cfg.sched == "pingpong" and "_pp" or "",
-                                                                          persist and "_persist" or "",
-                                                                          pack > 1 and "_pk" .. pack or "",
-                                                                          (cfg.path == "wgmma" and cfg.join == "0")
-                                                                          and "_bandapart" or "")
-  if cfg.prune == "1" then name = name .. "_prune" end
-  if cfg.ahead ~= "1" then name = name .. "_ahead" .. cfg.ahead end
+  -- The name: the tile keys, then a suffix for each schedule or layout that is not the plain one
+  -- (join=0 on wgmma: the band in blocks of its own).
+  local name = ("sparsek_fwd_%s_d%s_m%s_n%s_w%s_s%s_%s_%s"):format(cfg.path, cfg.d, cfg.m, cfg.n, cfg.warps,
+                                                                  cfg.stages, cfg.weight, cfg.dtype)
+  local suffixes = {
+    { cfg.sched == "pingpong", "_pp" }, { persist, "_persist" }, { pack > 1, "_pk" .. pack },
+    { cfg.path == "wgmma" and cfg.join == "0", "_bandapart" }, { cfg.prune == "1", "_prune" },
+    { cfg.ahead ~= "1", "_ahead" .. cfg.ahead },
+  }
+  for _, sf in ipairs(suffixes) do
+    if sf[1] then name = name .. sf[2] end
+  end
   local r = cfg.path == "wgmma" and attn.render_sm90(cfg, arch, name) or attn.render(cfg, arch, false, name)
   -- Tiles: (Hq / pack head groups, query tiles of m / pack positions, B), numbered as the kernel's
   -- Tile does; persist: a CTA per SM at most (sms: the device's).
