@@ -22,6 +22,8 @@ configs=(
   "sparsek_select|rows=128 hcap=16384 threads=256"
   "sparsek_select|rows=256 hcap=32768 threads=512"
   "sparsek_select|rows=256 hcap=40960 threads=512"
+  "sparsek_select|rows=128 hcap=16384 threads=256 minblocks=2"
+  "sparsek_select|rows=256 hcap=16384 threads=512 minblocks=2"
   "sparsek_select|phase=hist rows=128 threads=256 chunk=1024"
   "sparsek_select|phase=compact rows=128 threads=256 chunk=1024"
   "sparsek_select|phase=finish rows=128 hcap=40960 threads=512 chunk=1024"
