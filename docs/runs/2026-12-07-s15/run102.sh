@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not run in session 15 (no device start succeeded; run104.sh is the cut-down one to run).
 # Run 102 (HEAD 8294673): where the prefill selection's time goes at S=32768 k=1024, where it is
 # 14.9% of the call (run 101) against the 15% bar. ncu (--clock-control none) on one call's anchor
 # and anchored kernels: durations, occupancy, warp states, and stall samples per SASS instruction

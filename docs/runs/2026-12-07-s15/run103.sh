@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not run in session 15 (no device start succeeded; run104.sh is the cut-down one to run).
 # Run 103 (PART=checks, ab or peers): the gathered lists by level (sparsek_select step 3b): a selection tile's list goes out
 # sorted by the last 32-row sub-tile that needs each entry, and an attention tile walks only its
 # sub-tile's part (tile_count[s]) instead of the whole list minus the keys past its last row.
