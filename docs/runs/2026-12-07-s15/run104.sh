@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run 104 (not run in session 15: no device start succeeded): run103.sh cut to one call, for the
-# by-level gathered lists (exp-by-level.patch in this folder; branch s15-by-level). Carry three
+# by-level gathered lists (exp-by-level.patch in this folder; branch s15-by-level, whose second
+# commit, exp-anchor-one-pass.patch, is the anchor kernel in one pass: build devbin from the
+# first commit to time them apart, or from both and add a fourth build). Carry three
 # builds of tests/gpu/bundle.sh: devbin (the patched tree), devbin-head (main without it) and
 # devbin-small (the patched tree with `or phase == "anchored"` added to `local small` in
 # templates/sparsek_select_lib.cut). 0. smoke; 1. SASS; 2. correctness against
