@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run 104 (not run in session 15: no device start succeeded): run103.sh cut to one call, for the
+# Run 104 (written in session 15, not run: no device start succeeded), one call for the
 # by-level gathered lists (exp-by-level.patch in this folder; branch s15-by-level, whose second
 # commit, exp-anchor-one-pass.patch, is the anchor kernel in one pass: build devbin from the
 # first commit to time them apart, or from both and add a fourth build). Carry three
@@ -10,7 +10,9 @@
 # 3. A/B HEAD (devbin-head, 8294673) / new (devbin), no peers; 4. three rows with our dense
 # kernel, cuDNN and Flex in the same process; 5. racecheck; 6. if time is left: the new build
 # with the anchored kernel at small unrolls (devbin-small), and with 256-row selection tiles at
-# S=8192 (SPARSEK_SELECT_LONG=4096). Steps in order of need: the call may end at any of them.
+# S=8192 (SPARSEK_SELECT_LONG=4096); 7. ncu of the selection. Steps in order of need: the call
+# may end at any of them. For the whole grid with peers afterwards (S=131072 and decode too):
+# python3 tests/gpu/bench_sparsek.py --lib devbin/libsparsek.so --json $OUT/bench_sparsek.json.
 set -uo pipefail
 FINAL_OUT="$OUT"; OUT=/tmp/out104; mkdir -p $OUT
 export SPARSEK_CACHE_DIR="$(mktemp -d /tmp/sk-cache-XXXXXX)"
@@ -37,4 +39,22 @@ timeout 50 compute-sanitizer --tool racecheck --error-exitcode 9 $b/gpu_sparsek 
 echo "[$SECONDS s] racecheck exit $?: $(grep -E 'RACECHECK SUMMARY' $OUT/san-racecheck.log | tail -1)"
 pack
 bench devbin-small; SPARSEK_SELECT_LONG=4096 bench devbin '8192,1024,256;8192,2048,512'; pack
+# 7. if time is left: ncu of the new selection kernels at S=32768 k=1024 (durations, stall samples
+# per SASS instruction and per CUDA line; the generated sources go where ncu looks for NVRTC's
+# program files, ./<kernel name>).
+if (( SECONDS < 400 )); then
+  for cfg in "phase=anchored rows=256 hcap=16384 threads=512 minblocks=2" "phase=anchor rows=256 hcap=40960 threads=512"; do
+    $b/sparsek-tune gen sparsek_select "$cfg" --arch sm_90a > /tmp/g.cu && k=$(sed -n 's|^// kernel: ||p' /tmp/g.cu) && cp /tmp/g.cu "./$k"
+  done
+  timeout $((560 - SECONDS)) ncu --clock-control none -k "regex:sparsek_select" --launch-skip 4 --launch-count 2 \
+    --section SourceCounters --section WarpStateStats --section SpeedOfLight --section Occupancy --section LaunchStats \
+    --import-source yes -o /tmp/sel104 \
+    python3 tests/gpu/bench_sparsek.py --lib $b/libsparsek.so --no-peers --prefill '32768,1024,256' > "$OUT/ncu104.log" 2>&1
+  echo "[$SECONDS s] ncu exit $?"
+  ncu --import /tmp/sel104.ncu-rep --page details --csv > "$OUT/details104.csv" 2>&1
+  grep -E '"(Duration|Achieved Occupancy|Registers Per Thread)"' "$OUT/details104.csv" | cut -d, -f5,13- | head -12
+  for p in sass cuda; do
+    ncu --import /tmp/sel104.ncu-rep --page source --csv --print-source $p > "$OUT/src104-$p.csv" 2> "$OUT/src104-$p.err"; gzip -f "$OUT/src104-$p.csv"
+  done
+fi
 echo "[$SECONDS s] end"; pack
