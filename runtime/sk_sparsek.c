@@ -61,6 +61,9 @@ enum {
                                at most rows / (k + w) more attention work (docs/BENCHMARKS.md: S=32768
                                k=2048, selection share 17.3% in run 16 with 128 rows, 14.4% in run 17) */
     SK_LONG = 16384,
+    SK_SUBS = 8,            /* gathered counts per selection tile: one per 32-row sub-tile of the
+                               tallest (SUBS and SUB_ROWS of templates/sparsek_common.cut) */
+    SK_SUB_ROWS = 32,
     SK_DECODE_MAX_SQ = 16,  /* Sq up to this takes the decode path */
     SK_SPLIT_MIN_CTAS = 264, /* ... and Sq <= SK_SEL_ROWS when prefill would launch fewer CTAs (2 per
                                H100 SM): a short chunk against a long cache fills the GPU by splitting keys */
@@ -84,6 +87,7 @@ enum {
     SK_ANCHOR_MIN_TILES = 2,        /* ... of at least this many tiles each (and two anchors or more) */
     SK_ANCHOR_HEAD = 32,            /* sizeof(AnchorHead) of templates/sparsek_select_params.cut */
 };
+_Static_assert(SK_SEL_ROWS_LONG <= SK_SUBS * SK_SUB_ROWS, "a selection tile has at most SK_SUBS sub-tiles");
 
 
 /* What check_params looks at: the shape only (the scratch size), plus the scores (the selection),
@@ -271,7 +275,7 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     L->rows_offset = off;
     off = align256(off + bh * (size_t)sq * sizeof(sparsek_sparse_row));
     L->tile_count_offset = off;
-    off = align256(off + tiles * 4);
+    off = align256(off + tiles * SK_SUBS * 4);
     L->tile_index_offset = off;
     off = align256(off + tiles * (size_t)L->tile_cap * 4);
     L->tile_score_offset = off;

@@ -343,8 +343,17 @@ typedef struct sparsek_sparse_row {
 typedef struct sparsek_sparse_scratch_layout {
     size_t bytes;              /* total size the caller must provide */
     size_t rows_offset;        /* sparsek_sparse_row [B, Hkv, Sq] */
-    size_t tile_count_offset;  /* int32 [B, Hkv, ntiles]: keys gathered per tile */
-    size_t tile_index_offset;  /* int32 [B, Hkv, ntiles, tile_cap]: their indices, ascending */
+    size_t tile_count_offset;  /* int32 [B, Hkv, ntiles, 8]: entry s is how many of the tile's list
+                                  its sub-tile s (query rows [32 s, 32 s + 32) of the tile) walks;
+                                  entry 0 is the list's length. Decode writes entry 0 only. */
+    size_t tile_index_offset;  /* int32 [B, Hkv, ntiles, tile_cap]: the gathered key indices: the
+                                  first row's top k and the keys that become candidates later in
+                                  the tile, ascending; or where the tile has more than one
+                                  sub-tile, by level: the entries sub-tile s needs (those whose
+                                  (score, index) reaches its first row's (theta, theta_index);
+                                  later rows select among them) are the first count[s], each
+                                  level (the last sub-tile that needs an entry) ascending, the
+                                  highest level first; a key no row selects is left out */
     size_t tile_score_offset;  /* float [B, Hkv, ntiles, tile_cap]: their scores */
     size_t partial_o_offset;   /* decode: float [B, Hq, Sq, nsplit, D] (0 bytes for prefill) */
     size_t partial_lse_offset; /* decode: float [B, Hq, Sq, nsplit] */

@@ -11,7 +11,11 @@
 --      and radix-selects among those k keys the a0-th (the pivot above which every row selects),
 --   3. sorts the few keys between the pivot and theta0 plus the new keys (fewer than 2*rows) and
 --      reads each row's theta off that sorted list (a one-row tile skips 2 and 3: theta0 is its
---      theta),
+--      theta); then (3b) where the tile has more than one 32-row sub-tile and its keys are in
+--      shared memory, rewrites the gathered set by level: the entries whose key reaches sub-tile
+--      s's first row key are the list's first count[s] (row keys only rise down the tile, so
+--      every later row selects among them), the highest level first, each level ascending; a new
+--      key below the first row's key (selected by no row) is left out,
 --   4. buckets the prefix scores that can be partial for some row's tau (in (theta_min - 1,
 --      theta_max + 1)) by value, and solves each row's tau on the exact piecewise-linear sum of
 --      clamps (bucket suffix sums + the two partial buckets + the row's new keys) by

@@ -231,9 +231,34 @@ static int model_tile(const float *u, int sk, int sq, int i0, int rows, int k, i
     return ng;
 }
 
+/* The gathered keys g[0, ng) of a tile by level, as sparsek_select's step 3b writes them where a
+ * tile has more than one 32-row sub-tile: an entry's level is the last sub-tile whose first row's
+ * key (theta, theta_index; 0 where that row keeps every candidate) it reaches, -1 (left out)
+ * below the first row's; the highest level first, each level in index order. Writes out[] and
+ * counts[s] (entries of levels >= s: what sub-tile s walks); returns counts[0]. */
+static int model_by_level(const float *u, const int *g, int ng, const model_row *mr, int nrows, int *out,
+                          int counts[8]) {
+    const int nsub = (nrows + 31) / 32;
+    key64 t[8];
+    for (int s = 0; s < nsub; s++)
+        t[s] = isinf(mr[32 * s].theta) ? 0ull : sel_key(mr[32 * s].theta, mr[32 * s].theta_index);
+    int n = 0;
+    for (int l = 7; l >= 0; l--) {
+        for (int i = 0; i < ng; i++) {
+            const key64 key = sel_key(u[g[i]], g[i]);
+            int lev = -1;
+            for (int s = 0; s < nsub; s++) lev += key >= t[s];
+            if (lev == l) out[n++] = g[i];
+        }
+        counts[l] = n;
+    }
+    return n;
+}
+
 /* Every tile of a random problem: the gathered set equals the reference's tile keys, and each
  * row's selection and weights, recovered from the gathered set by the attention kernels' rule,
- * equal the reference's. */
+ * equal the reference's; so does each row's selection from the first counts[s] entries of the
+ * list by level (model_by_level), s the row's sub-tile. */
 static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int kind, int rows) {
     float *u = malloc(sizeof *u * (size_t)sk);
     fill_scores(u, sk, kind);
@@ -241,10 +266,14 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
     int *rk = malloc(sizeof *rk * (size_t)(k + rows + sk));
     int *sel = malloc(sizeof *sel * (size_t)(k + sk)), *mine = malloc(sizeof *mine * (size_t)(k + sk));
     double *wt = malloc(sizeof *wt * (size_t)(k + sk)), *mw = malloc(sizeof *mw * (size_t)(k + sk));
+    int *byl = malloc(sizeof *byl * (size_t)(k + rows + sk));
     model_row mr[256];
     for (int i0 = 0; i0 < sq; i0 += rows) {
         const int ng = model_tile(u, sk, sq, i0, rows, k, w, g, mr);
         const int nrows = rows < sq - i0 ? rows : sq - i0;
+        int counts[8];
+        const int nbyl = model_by_level(u, g, ng, mr, nrows, byl, counts);
+        assert_true(nbyl <= ng);
         const int pos0 = sk - sq + i0, last = pos0 + nrows - 1;
         if (last >= 0) {
             int nref = 0;
@@ -284,6 +313,15 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
                 }
             }
             assert_int_equal(nm, ns);
+            /* The same rule over the row's sub-tile's part of the list by level finds them all. */
+            int nl = 0;
+            for (int i = 0; i < counts[r / 32]; i++) {
+                const int j = byl[i];
+                nl += j < mr[r].ncand && (u[j] > mr[r].theta || (u[j] == mr[r].theta && j >= mr[r].theta_index));
+            }
+            if (nl != ns)
+                fail_msg("sk=%d sq=%d k=%d w=%d kind=%d row %d: %d keys of sub-tile %d's %d entries by level, "
+                         "reference %d", sk, sq, k, w, kind, i0 + r, nl, r / 32, counts[r / 32], ns);
             /* Reference order is by score; compare as sets with their weights. */
             for (int a = 0; a < ns; a++) {
                 int found = -1;
@@ -296,7 +334,7 @@ static void check_problem(sparsek_runtime *rt, int sk, int sq, int k, int w, int
             }
         }
     }
-    free(u); free(g); free(rk); free(sel); free(mine); free(wt); free(mw);
+    free(u); free(g); free(rk); free(sel); free(mine); free(wt); free(mw); free(byl);
 }
 
 /* ---- the split selection's lists, in C (templates/sparsek_select_split.cut) ------------------ */
@@ -836,7 +874,7 @@ static void test_scratch_layout(void **state) {
     assert_int_equal(L.nsplit, 0);
     assert_true(L.rows_offset == 0);
     assert_true(L.tile_count_offset == a256(2 * 2 * 300 * 16));
-    assert_true(L.tile_index_offset == L.tile_count_offset + a256(2 * 2 * 3 * 4));
+    assert_true(L.tile_index_offset == L.tile_count_offset + a256(2 * 2 * 3 * 8 * 4)); /* 8 counts a tile */
     assert_true(L.tile_score_offset == L.tile_index_offset + a256(2 * 2 * 3 * 256 * 4));
     assert_true(L.partial_o_offset == L.tile_score_offset + a256(2 * 2 * 3 * 256 * 4));
     assert_true(L.bytes == L.partial_o_offset && L.partial_lse_offset == L.bytes);

@@ -46,7 +46,7 @@ static const char *WNAME[] = {"gate", "hard", "kv"};
 
 /* Totals over every case. */
 static double worst_rel[2], worst_tau;
-static long rows_checked, sel_bad, tiles_checked, tiles_bad, split_cases, anchored_cases, state_calls;
+static long rows_checked, sel_bad, tiles_checked, tiles_by_level, tiles_bad, split_cases, anchored_cases, state_calls;
 
 typedef struct ref_job {
     sparsek_runtime *rt;
@@ -60,14 +60,58 @@ typedef struct ref_job {
     int nrows, first_bh, step_bh;
     row_errors errs;
     double tau_err;
-    int ref_failed, sel_bad, tiles, tiles_bad;
+    int ref_failed, sel_bad, tiles, tiles_by_level, tiles_bad;
 } ref_job;
+
+enum { TILE_SUBS = 8, SUB_ROWS = 32 }; /* gathered counts per selection tile (sparsek.h, tile_count_offset) */
+
+/* The tile's reference list keys[0, nk) (ascending) by level, as sparsek.h describes the scratch's
+ * tile_index_offset: an entry's level is the last 32-row sub-tile whose first row's (theta,
+ * theta_index) it reaches; the highest level first, each level ascending; -1 (below the first
+ * row's) left out. out[0, *nk) and the per-sub-tile counts; nonzero when the reference fails. */
+static int level_order(ref_job *j, const float *u, int pos0, int nr, const int *keys, int *nk, int *out, int *counts) {
+    const tcase *c = j->c;
+    const int nsub = (nr + SUB_ROWS - 1) / SUB_ROWS;
+    double th[TILE_SUBS];
+    int thi[TILE_SUBS];
+    int *sel = malloc(sizeof(int) * (size_t)c->sk), *lev = malloc(sizeof(int) * (size_t)(*nk > 0 ? *nk : 1));
+    for (int s = 0; s < nsub; s++) {
+        int ns = 0;
+        double tau;
+        th[s] = -INFINITY;   /* a row before every key: no candidates */
+        thi[s] = 0;
+        if (pos0 + s * SUB_ROWS < 0) continue;
+        if (sparsek_reference_sparsek_select(j->rt, u, c->sk, pos0 + s * SUB_ROWS, c->topk, c->window, sel, NULL, &ns,
+                                             &tau, &th[s]) != SPARSEK_OK) {
+            free(sel); free(lev);
+            return 1;
+        }
+        thi[s] = isinf(th[s]) ? 0 : sel[ns - 1];
+    }
+    for (int q = 0; q < *nk; q++) {
+        const int key = keys[q];
+        const double uk = u[key];
+        lev[q] = -1;
+        for (int s = 0; s < nsub; s++)
+            if (isinf(th[s]) || uk > th[s] || (uk == th[s] && key >= thi[s])) lev[q] = s;
+    }
+    int n = 0;
+    for (int l = TILE_SUBS - 1; l >= 0; l--) {
+        for (int q = 0; q < *nk; q++)
+            if (lev[q] == l) out[n++] = keys[q];
+        counts[l] = n;
+    }
+    *nk = n;
+    free(sel); free(lev);
+    return 0;
+}
 
 /* One (batch, KV head)'s selection for the sampled rows and their tiles. */
 static void check_selection(ref_job *j, int bi, int kh) {
     const tcase *c = j->c;
     const float *u = j->host.scores + bi * j->host.score_stride[0] + kh * j->host.score_stride[1];
     int *sel = malloc(sizeof(int) * (size_t)c->sk), *keys = malloc(sizeof(int) * (size_t)(c->sk + 256));
+    int *bylevel = malloc(sizeof(int) * (size_t)(c->sk + 256)), counts[TILE_SUBS];
     int last_tile = -1;
     for (int ri = 0; ri < j->nrows; ri++) {
         const int i = j->rows[ri], pos = c->sk - c->sq + i;
@@ -108,13 +152,24 @@ static void check_selection(ref_job *j, int bi, int kh) {
             if (pos0 + nr - 1 >= 0 &&
                 sparsek_reference_sparsek_tile_keys(j->rt, u, c->sk, pos0, nr, c->topk, c->window, keys, &nk) ==
                     SPARSEK_OK) {
-                int tb = j->tcount[t] != nk;
-                for (int q = 0; !tb && q < nk; q++) tb = j->tidx[t * j->tile_cap + q] != keys[q];
+                const int *cnt = j->tcount + t * TILE_SUBS, *got = j->tidx + t * j->tile_cap;
+                const int nsub = (nr + SUB_ROWS - 1) / SUB_ROWS;
+                /* The list in index order, every sub-tile walking all of it; */
+                int tb = 0;
+                for (int s = 0; s < nsub; s++) tb |= cnt[s] != nk;
+                for (int q = 0; !tb && q < nk; q++) tb = got[q] != keys[q];
+                /* or by level (tile_index_offset in sparsek.h). */
+                if (tb && nsub > 1 && level_order(j, u, pos0, nr, keys, &nk, bylevel, counts) == 0) {
+                    tb = 0;
+                    for (int s = 0; s < nsub; s++) tb |= cnt[s] != counts[s];
+                    for (int q = 0; !tb && q < nk; q++) tb = got[q] != bylevel[q];
+                    j->tiles_by_level += !tb;
+                }
                 j->tiles++;
                 if (tb) {
                     if (j->tiles_bad < 3)
                         fprintf(stderr, "  tile b=%d kvh=%d tile %d: %d keys, reference %d\n", bi, kh, tile,
-                                j->tcount[t], nk);
+                                cnt[0], nk);
                     j->tiles_bad++;
                 }
             }
@@ -122,6 +177,7 @@ static void check_selection(ref_job *j, int bi, int kh) {
     }
     free(sel);
     free(keys);
+    free(bylevel);
 }
 
 static void *ref_worker(void *arg) {
@@ -257,9 +313,9 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
     CHECK_CU(cu.cuMemcpyDtoH(lse, dl, nl * 4));
     const size_t nrow_rec = (size_t)c->b * c->hkv * c->sq, ntile = (size_t)c->b * c->hkv * L.ntiles;
     sparsek_sparse_row *srow = malloc(nrow_rec * sizeof *srow);
-    int *tcount = malloc(ntile * 4), *tidx = malloc(ntile * (size_t)L.tile_cap * 4);
+    int *tcount = malloc(ntile * TILE_SUBS * 4), *tidx = malloc(ntile * (size_t)L.tile_cap * 4);
     CHECK_CU(cu.cuMemcpyDtoH(srow, ds + L.rows_offset, nrow_rec * sizeof *srow));
-    CHECK_CU(cu.cuMemcpyDtoH(tcount, ds + L.tile_count_offset, ntile * 4));
+    CHECK_CU(cu.cuMemcpyDtoH(tcount, ds + L.tile_count_offset, ntile * TILE_SUBS * 4));
     CHECK_CU(cu.cuMemcpyDtoH(tidx, ds + L.tile_index_offset, ntile * (size_t)L.tile_cap * 4));
     size_t poisoned = 0;
     for (size_t i = 0; i < nq; i++) {
@@ -301,7 +357,7 @@ static int call_and_check(sparsek_runtime *rt, const tcase *c, sparsek_sparse_at
     for (int t = 0; t < NT; t++) {
         pthread_join(th[t], NULL);
         row_errors_merge(&errs, &jobs[t].errs);
-        sbad += jobs[t].sel_bad; tbad += jobs[t].tiles_bad; ntl += jobs[t].tiles;
+        sbad += jobs[t].sel_bad; tbad += jobs[t].tiles_bad; ntl += jobs[t].tiles; tiles_by_level += jobs[t].tiles_by_level;
         if (jobs[t].ref_failed) {
             fprintf(stderr, "reference failed: %s\n", sparsek_last_error(rt));
             fail = 1;
@@ -605,10 +661,10 @@ int main(int argc, char **argv) {
     }
     printf("sparse correctness%s: %d/%d cases passed (%ld took the split selection, %ld the anchored one, %ld "
            "decode-state calls); worst relative error fp16 %.2e (limit 2e-3), bf16 %.2e (limit 1.5e-2); selection %ld "
-           "rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked, %ld mismatched\n",
+           "rows checked, %ld mismatched, worst |tau err| %.1e; tiles %ld checked (%ld by level), %ld mismatched\n",
            state_only ? " (decode state)" : "", n - fails, n, split_cases, anchored_cases, state_calls,
            worst_rel[SPARSEK_FP16],
-           worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau, tiles_checked, tiles_bad);
+           worst_rel[SPARSEK_BF16], rows_checked, sel_bad, worst_tau, tiles_checked, tiles_by_level, tiles_bad);
     sparsek_runtime_destroy(rt);
     return fails ? 1 : 0;
 }
