@@ -28,6 +28,7 @@ typedef struct sk_sparsek_select_params {
     long long state_stride;
     int state_topk, state_window, state_cap;
     unsigned char *anchor; /* phases anchor and anchored from here on */
+    int *anchor_ready;
     long long anchor_stride;
     int anchor_tiles, anchor_pad;
 } sk_sparsek_select_params;
@@ -51,7 +52,7 @@ typedef struct sk_sparsek_attn_params {
     float scale_log2;
 } sk_sparsek_attn_params;
 
-_Static_assert(sizeof(sk_sparsek_select_params) == 176, "select params layout changed: update the template too");
+_Static_assert(sizeof(sk_sparsek_select_params) == 184, "select params layout changed: update the template too");
 _Static_assert(sizeof(sk_sparsek_attn_params) == 240, "attention params layout changed: update the template too");
 _Static_assert(sizeof(sparsek_sparse_row) == 16, "sparsek_sparse_row must match SelRow in sparsek_common.cut");
 
@@ -293,6 +294,8 @@ static sparsek_status plan(const sparsek_sparse_attention_params *sp, sk_sparse_
     off = align256(off + list * 8);
     L->select_tau_offset = off;
     off = align256(off + list * 4);
+    L->select_anchor_ready_offset = off;
+    if (L->select_nanchor) off = align256(off + bh * (size_t)L->select_nanchor * 4);
     L->select_anchor_offset = off;
     off += bh * (size_t)L->select_nanchor * L->select_anchor_stride;   /* strides are 256-byte multiples */
     L->bytes = off;
@@ -429,6 +432,7 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
         .top_key = (unsigned long long *)(scratch + L->select_top_offset),
         .tau_u = (float *)(scratch + L->select_tau_offset),
         .anchor = (unsigned char *)(scratch + L->select_anchor_offset),
+        .anchor_ready = (int *)(scratch + L->select_anchor_ready_offset),
         .anchor_stride = (long long)L->select_anchor_stride,
         .anchor_tiles = L->select_anchor_tiles,
     };
@@ -464,11 +468,18 @@ static sparsek_status launch_select(sparsek_runtime *rt, const sparsek_sparse_at
                  L->select_chunk);
     } else if (L->select_anchor_tiles) {
         /* The anchor records first: few CTAs (one per anchor), each over a long prefix, so the
-         * largest buffer the SMs hold (its prefilter takes k up to (PRE_CAP - 1024) / 2). */
+         * largest buffer the SMs hold (its prefilter takes k up to (PRE_CAP - 1024) / 2). Each
+         * sets its ready flag when its record is written; anchored CTAs wait for their own
+         * anchor's flag, so the flags are zeroed first. */
+        const size_t nanchors = (size_t)p->batch * p->heads_kv * L->select_nanchor;
+        sparsek_status st = sk_cuda_check(&rt->cu, rt->cu.cuMemsetD32Async((CUdeviceptr)kp.anchor_ready, 0, nanchors,
+                                                                           stream),
+                                          "cuMemsetD32Async (anchor ready flags)", err);
+        if (st) return st;
         snprintf(config, sizeof config, "phase=anchor rows=%d hcap=%s threads=512", rows,
                  big_smem ? "40960" : (mid_smem ? "16384" : "8192"));
         const sk_gridvar avars[] = {{"nanchor", L->select_nanchor}, {"hkv", p->heads_kv}, {"b", p->batch}};
-        sparsek_status st = launch_select_kernel(rt, config, avars, 3, &kp, stream, 0, err);
+        st = launch_select_kernel(rt, config, avars, 3, &kp, stream, 0, err);   /* after the memset */
         if (st) return st;
         snprintf(config, sizeof config, "phase=anchored rows=%d hcap=%s threads=%d minblocks=%d", rows, hcap, threads,
                  two_ctas ? 2 : 1);

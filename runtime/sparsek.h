@@ -381,6 +381,8 @@ typedef struct sparsek_sparse_scratch_layout {
      * every select_anchor_tiles-th tile is summarised once (its top k keys and the scores within
      * reach of tau), and each tile reads its anchor's summary plus the keys after it instead of
      * its whole prefix; 0 bytes otherwise. */
+    size_t select_anchor_ready_offset; /* int32 [B, Hkv, select_nanchor]: 1 once a record is
+                                          written (zeroed by each call) */
     size_t select_anchor_offset; /* [B, Hkv, select_nanchor] records of select_anchor_stride bytes */
     size_t select_anchor_stride; /* a 32-byte head, min(k, Sk) uint64 keys, then the scores */
     int select_anchor_tiles;     /* selection tiles per anchor; 0: no anchors */

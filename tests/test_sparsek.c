@@ -833,7 +833,9 @@ static void expect_anchors(sparsek_runtime *rt, sparsek_sparse_attention_params 
     assert_int_equal(sparsek_sparse_attention_scratch_layout(rt, p, &L), SPARSEK_OK);
     assert_int_equal(L.select_anchor_tiles, per);
     assert_int_equal(L.select_nanchor, nanchor);
-    if (!per) assert_true(L.select_anchor_stride == 0 && L.bytes == L.select_anchor_offset);
+    if (!per)
+        assert_true(L.select_anchor_stride == 0 && L.bytes == L.select_anchor_offset &&
+                    L.select_anchor_offset == L.select_anchor_ready_offset);
 }
 
 /* The split selection's chunk length and count for Sk = sk (0, 0: the one-kernel selection). */
@@ -982,7 +984,9 @@ static void test_scratch_layout_anchored(void **state) {
     assert_int_equal(L.select_anchor_tiles, 32);
     assert_int_equal(L.select_nanchor, 16);
     assert_true(L.select_anchor_stride == a256(32 + 2048 * 8 + (size_t)122369 * 4));
-    assert_true(L.select_anchor_offset == L.select_tau_offset); /* no split lists */
+    /* no split lists; 8 * 16 ready flags before the records */
+    assert_true(L.select_anchor_ready_offset == L.select_tau_offset);
+    assert_true(L.select_anchor_offset == L.select_anchor_ready_offset + a256(8 * 16 * 4));
     assert_true(L.bytes == L.select_anchor_offset + (size_t)8 * 16 * L.select_anchor_stride);
     /* S = 32768: 128 tiles, 16 anchors of 8 (the last one's prefix 120 * 256 - 511 keys). */
     expect_anchors(rt, &p, 32768, 8, 16);

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmath>
@@ -75,6 +76,16 @@ static inline int __syncthreads_or(int pred) {
 }
 /* Programmatic dependent launch: kernels run one after another here, so there is nothing to wait for. */
 static inline void pdl_begin(void) {}
+static inline void pdl_launch_only(void) {}
+/* The anchored selection's ready flags: the anchor kernel has run to its end before the anchored
+ * one starts, so a flag still 0 is a record never written (or a flag the runtime did not zero). */
+static inline void flag_release(int *flag) { *flag = 1; }
+static inline void flag_wait(const int *flag) {
+    if (*flag != 1) {
+        fprintf(stderr, "emu: flag_wait on a flag that is %d, not 1 (an anchor record never written)\n", *flag);
+        abort();
+    }
+}
 static inline void __syncwarp(unsigned = 0xffffffffu) {
     unsigned long long z = 0, all[32];
     emu_warp_exchange(&z, all);

@@ -10,7 +10,7 @@ import sys
 
 HELPERS = ["mma_m16n8k16_fp16", "mma_m16n8k16_bf16", "ldmatrix_x4", "ldmatrix_x4_trans", "cp_async_16",
            "cp_async_commit", "cp_async_wait", "pack2", "fast_exp2", "st_shared_b32", "ld_shared_v4",
-           "pdl_begin"]
+           "pdl_begin", "pdl_launch_only", "flag_release", "flag_wait"]
 
 
 def drop_helpers(lines):
