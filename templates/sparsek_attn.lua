@@ -82,16 +82,12 @@ end
 -- over the gathered keys and the band, two warpgroups of 64 rows (m = 128) or one (m = 64);
 -- per stage 16 bytes of KeyRows a key, the tile's row keys and row thresholds (8 + 8 bytes a
 -- row); sched=pingpong adds a producer warpgroup, a TileInfo (48 bytes) and the pipeline's
--- mbarriers (8 bytes each); persist=1 two of the Q tile and what goes with it; prune=1 the kept
--- entries' list positions (2 bytes each, PRUNE_CAP of them: a gathered list of up to k + 256
--- entries is pruned for k up to about 3800) and their count.
-attn.PRUNE_CAP = 4096
+-- mbarriers (8 bytes each); persist=1 two of the Q tile and what goes with it.
 function attn.sm90_smem(cfg)
   local d, m, n, stages = tonumber(cfg.d), tonumber(cfg.m), tonumber(cfg.n), tonumber(cfg.stages)
   local qbufs = cfg.persist == "1" and 2 or 1
   local pp = cfg.sched == "pingpong" and qbufs * 48 + 8 * (2 * stages + 2 * qbufs) or 0
-  local prune = cfg.prune == "1" and 16 + 2 * attn.PRUNE_CAP or 0
-  return (qbufs * m + 2 * stages * n) * d * 2 + stages * n * 16 + qbufs * m * 16 + pp + prune + 1024
+  return (qbufs * m + 2 * stages * n) * d * 2 + stages * n * 16 + qbufs * m * 16 + pp + 1024
 end
 
 function attn.validate_sm90(cfg, arch)
@@ -105,12 +101,10 @@ function attn.render_sm90(cfg, arch, name)
   env.weight, env.pingpong, env.persist = cfg.weight, cfg.sched == "pingpong", cfg.persist == "1"
   env.pack = tonumber(cfg.pack or "1")
   env.join = cfg.join == "1"
-  env.ahead = tonumber(cfg.ahead or "1")
   -- setmaxnreg of the pingpong producer and its two consumers: multiples of 8, at most the
   -- 3 x 168 per thread a 384-thread CTA is launched with (else a consumer's inc waits for ever)
-  env.prod_regs = env.ahead == 2 and 120 or 88
+  env.prod_regs = 88
   env.cons_regs = (3 * 168 - env.prod_regs) // 2 // 8 * 8
-  env.prune, env.prune_cap = cfg.prune == "1", attn.PRUNE_CAP
   env.kernel_name = name
   params(env)
   env.softmax = template.render("templates/fmha_softmax.cut", env)

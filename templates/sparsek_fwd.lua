@@ -39,10 +39,6 @@ for _, k in ipairs({
     doc = "sched=pingpong: query heads of one KV group per tile, m/pack positions each, sharing the tile's gathered keys and K/V copies (auto: the largest of 8, 4, 2 that divides group, else 1)" },
   { name = "join",   default = "auto", values = { "auto", "0", "1" },
     doc = "path=wgmma: 1 = the window band continues in the last gathered key block, so a tile walks ceil((gathered + band) / n) blocks; 0 = the band starts a block of its own (auto: 1 on wgmma, 0 on mma)" },
-  { name = "prune",  default = "auto", values = { "auto", "0", "1" },
-    doc = "sched=pingpong: 1 = the producer drops the gathered keys no row of the tile selects before it walks them (auto: 0; run 101: 1 was 11-18% slower, its pass delays each tile's first block)" },
-  { name = "ahead",  default = "auto", values = { "auto", "1", "2" },
-    doc = "sched=pingpong: key blocks ahead of its copies the producer reads the key indices of (auto: 1; run 101: 2, with setmaxnreg 120/192, was slower)" },
 }) do family.keys[#family.keys + 1] = k end
 
 local MMA_SPACE = {
@@ -89,8 +85,6 @@ function family.resolve(cfg, arch)
     if cfg[k] == "auto" then cfg[k] = v end
   end
   if cfg.persist == "auto" then cfg.persist = cfg.sched == "pingpong" and "1" or "0" end
-  if cfg.ahead == "auto" then cfg.ahead = "1" end
-  if cfg.prune == "auto" then cfg.prune = "0" end
   if cfg.join == "auto" then cfg.join = cfg.path == "wgmma" and "1" or "0" end
   if cfg.pack == "auto" then
     cfg.pack = "1"
@@ -105,8 +99,6 @@ end
 
 function family.validate(cfg, arch)
   if cfg.persist == "1" and cfg.sched ~= "pingpong" then return "persist=1 needs sched=pingpong" end
-  if cfg.prune == "1" and cfg.sched ~= "pingpong" then return "prune=1 needs sched=pingpong" end
-  if cfg.ahead ~= "1" and cfg.sched ~= "pingpong" then return "ahead=" .. cfg.ahead .. " needs sched=pingpong" end
   if cfg.pack ~= "1" and cfg.sched ~= "pingpong" then return "pack=" .. cfg.pack .. " needs sched=pingpong" end
   if tonumber(cfg.m) // tonumber(cfg.pack) < 16 then
     return ("pack=%s leaves m=%s fewer than 16 positions per head"):format(cfg.pack, cfg.m)
@@ -130,8 +122,7 @@ function family.generate(cfg, arch, ctx)
                                                                   cfg.stages, cfg.weight, cfg.dtype)
   local suffixes = {
     { cfg.sched == "pingpong", "_pp" }, { persist, "_persist" }, { pack > 1, "_pk" .. pack },
-    { cfg.path == "wgmma" and cfg.join == "0", "_bandapart" }, { cfg.prune == "1", "_prune" },
-    { cfg.ahead ~= "1", "_ahead" .. cfg.ahead },
+    { cfg.path == "wgmma" and cfg.join == "0", "_bandapart" },
   }
   for _, sf in ipairs(suffixes) do
     if sf[1] then name = name .. sf[2] end
