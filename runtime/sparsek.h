@@ -345,7 +345,7 @@ typedef struct sparsek_sparse_scratch_layout {
     size_t rows_offset;        /* sparsek_sparse_row [B, Hkv, Sq] */
     size_t tile_count_offset;  /* int32 [B, Hkv, ntiles, 8]: entry s is how many of the tile's list
                                   its sub-tile s (query rows [32 s, 32 s + 32) of the tile) walks;
-                                  entry 0 is the list's length. Decode writes entry 0 only. */
+                                  entry 0 is the list's length. Decode (one sub-tile) reads entry 0 only. */
     size_t tile_index_offset;  /* int32 [B, Hkv, ntiles, tile_cap]: the gathered key indices: the
                                   first row's top k and the keys that become candidates later in
                                   the tile, ascending; or where the tile has more than one
